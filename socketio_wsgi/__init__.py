@@ -1,0 +1,29 @@
+"""Socket.IO 0.6 for any WSGI application, on gevent.
+
+Wrap an app with :class:`SocketIOMiddleware`, register handlers with the
+events in :mod:`socketio_wsgi.events`, and run it with :func:`serve` or
+``python -m socketio_wsgi module:app``.
+"""
+from __future__ import annotations
+
+from .api import broadcast, broadcast_channel, send
+from .config import Options
+from .errors import (ConfigurationError, ConnectionRefused, EventError, MessageTooLarge,
+                     NoSocket, ProtocolError)
+from .events import (HandlerRegistry, on_connect, on_disconnect, on_error, on_finish,
+                     on_message, on_subscribe, on_unsubscribe, use_registry)
+from .middleware import SocketIOMiddleware
+from .server import make_server, serve
+from .session import Reason
+from .socket import Socket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SocketIOMiddleware", "serve", "make_server", "Options",
+    "broadcast", "broadcast_channel", "send",
+    "NoSocket", "EventError", "ConnectionRefused", "ProtocolError", "MessageTooLarge",
+    "ConfigurationError", "Reason", "Socket", "HandlerRegistry", "use_registry",
+    "on_connect", "on_message", "on_subscribe", "on_unsubscribe", "on_error",
+    "on_disconnect", "on_finish", "__version__",
+]

@@ -1,0 +1,80 @@
+"""``python -m socketio_wsgi [options] module:app`` — run an app on gevent.
+
+gevent monkey-patches the standard library before the app is imported, so a
+handler that sleeps or waits on a database does not stall other connections.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from .config import ALL_TRANSPORTS, Options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m socketio_wsgi",
+        description="Serve a WSGI application with Socket.IO 0.6 on gevent.")
+    parser.add_argument("app", help="the WSGI application, as module:attribute")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--reload", action="store_true",
+                        help="restart when a Python file under the current directory changes")
+    parser.add_argument("--no-access-log", action="store_true", help="do not log every HTTP request")
+    defaults = Options()
+    parser.add_argument("--resource", default=defaults.resource)
+    parser.add_argument("--origins", default=None,
+                        help="comma-separated allowed origins, or * (default: same origin only)")
+    parser.add_argument("--transports", default=",".join(ALL_TRANSPORTS),
+                        help="comma-separated enabled transports")
+    for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name),
+                            help=f"seconds (default {getattr(defaults, name)})")
+    for name in ("max_message_size", "max_payload_size", "max_queue_messages",
+                 "max_queue_bytes", "max_sessions"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
+                            help=f"default {getattr(defaults, name)}")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> dict:
+    origins = None
+    if args.origins:
+        origins = "*" if args.origins.strip() == "*" else [o for o in args.origins.split(",") if o]
+    out = {name: getattr(args, name) for name in Options.names()
+           if hasattr(args, name) and name not in ("origins", "transports")}
+    out["origins"] = origins
+    out["transports"] = [t for t in args.transports.split(",") if t]
+    return out
+
+
+def load_app(spec: str):
+    import importlib
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    target = module
+    for part in (attr or "application").split("."):
+        target = getattr(target, part)
+    return target
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.reload:
+        from .reloader import run_with_reloader
+        child_argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--reload"]
+        return run_with_reloader([sys.executable, "-m", "socketio_wsgi", *child_argv])
+    from gevent import monkey
+    monkey.patch_all()
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    from .server import find_middleware, serve
+    app = load_app(args.app)
+    options = {} if find_middleware(app) is not None else options_from_args(args)
+    serve(app, host=args.host, port=args.port, access_log=not args.no_access_log, **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

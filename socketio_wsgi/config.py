@@ -1,0 +1,72 @@
+"""Every option of the middleware, its default, and its validation."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
+
+from .errors import ConfigurationError
+
+__all__ = ["Options", "ALL_TRANSPORTS", "STREAMING_TRANSPORTS", "POLLING_TRANSPORTS"]
+
+STREAMING_TRANSPORTS = ("websocket", "flashsocket", "htmlfile", "xhr-multipart")
+POLLING_TRANSPORTS = ("xhr-polling", "jsonp-polling")
+ALL_TRANSPORTS = STREAMING_TRANSPORTS + POLLING_TRANSPORTS
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass
+class Options:
+    """Middleware options; times are seconds, sizes are bytes.
+
+    ``origins``: ``None`` allows only the request's own host (same origin),
+    ``"*"`` allows every origin, otherwise a list of entries such as
+    ``"example.com"``, ``"example.com:8000"``, ``"*:8000"``,
+    ``"https://example.com"`` (see :mod:`socketio_wsgi.origins`).
+    """
+
+    resource: str = "socket.io"
+    origins: Union[None, str, Sequence[str]] = None
+    transports: Sequence[str] = ALL_TRANSPORTS
+    heartbeat_interval: float = 10.0
+    heartbeat_timeout: float = 8.0
+    close_timeout: float = 8.0
+    polling_duration: float = 20.0
+    max_message_size: int = 1 * MiB
+    max_payload_size: int = 4 * MiB
+    max_queue_messages: int = 10_000
+    max_queue_bytes: int = 16 * MiB
+    max_sessions: int = 100_000
+    request_adapter: Optional[Callable[[dict], Any]] = None
+    backend: Any = None
+    handlers: Any = None
+
+    def __post_init__(self) -> None:
+        self.resource = self.resource.strip("/")
+        if not self.resource:
+            raise ConfigurationError("resource may not be empty")
+        if isinstance(self.transports, str):
+            self.transports = (self.transports,)
+        unknown = [t for t in self.transports if t not in ALL_TRANSPORTS]
+        if unknown:
+            raise ConfigurationError(f"unknown transports {unknown}; choose from {list(ALL_TRANSPORTS)}")
+        self.transports = tuple(self.transports)
+        for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in ("max_message_size", "max_payload_size", "max_queue_messages",
+                     "max_queue_bytes", "max_sessions"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_payload_size < self.max_message_size:
+            raise ConfigurationError("max_payload_size may not be smaller than max_message_size")
+
+    @property
+    def max_post_size(self) -> int:
+        """Largest POST body: percent-encoding can triple a payload."""
+        return 3 * self.max_payload_size + 1024
+
+    @classmethod
+    def names(cls) -> Tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))

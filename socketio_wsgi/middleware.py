@@ -1,0 +1,158 @@
+"""``SocketIOMiddleware``: routes ``/<resource>/...`` to the transports.
+
+Everything else goes to the wrapped WSGI application untouched.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .config import ALL_TRANSPORTS, Options
+from .engine import Engine, TooManySessions
+from .http import Headers, text_response
+from .origins import OriginPolicy
+from .session import Session
+from .transports import build_transports
+from .transports.base import HttpTransport, Transport
+from . import static
+
+__all__ = ["SocketIOMiddleware"]
+
+log = logging.getLogger("socketio_wsgi")
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class _Route:
+    """What a request under the resource resolves to, before anything runs."""
+
+    __slots__ = ("transport", "session", "status", "reason", "static")
+
+    def __init__(self, transport: Optional[Transport] = None, session: Optional[Session] = None,
+                 status: int = 0, reason: str = "", static: Optional[str] = None):
+        self.transport = transport
+        self.session = session
+        self.status = status
+        self.reason = reason
+        self.static = static
+
+
+class SocketIOMiddleware:
+    """Serve Socket.IO 0.6 under ``/<resource>/`` and pass every other request to ``app``.
+
+    ``options`` are those of :class:`socketio_wsgi.config.Options`.
+    """
+
+    def __init__(self, app: Optional[WSGIApp] = None, resource: str = "socket.io", **options: Any):
+        self.app = app
+        self.options = Options(resource=resource, **options)
+        self.engine = Engine(self.options)
+        self.origin_policy = OriginPolicy(self.options.origins)
+        self.transports: Dict[str, Transport] = build_transports(self.engine, self.options.transports)
+        self.prefix = "/" + self.options.resource + "/"
+        from . import api
+        api.use_engine(self.engine)
+
+    # -- routing ----------------------------------------------------------
+    def handles(self, environ: dict) -> bool:
+        return environ.get("PATH_INFO", "").startswith(self.prefix)
+
+    def route(self, environ: dict) -> _Route:
+        parts = environ.get("PATH_INFO", "")[len(self.prefix):].split("/")
+        name = parts[0]
+        if name in static.FILES and len(parts) == 1:
+            return _Route(static=name)
+        if name not in ALL_TRANSPORTS:
+            return _Route(status=404, reason=f"unknown transport {name[:40]!r}")
+        transport = self.transports.get(name)
+        if transport is None:
+            return _Route(status=403, reason=f"transport {name} is disabled on this server")
+        origin = environ.get("HTTP_ORIGIN")
+        if not self.origin_policy.allows(origin, environ.get("HTTP_HOST"),
+                                         environ.get("wsgi.url_scheme", "http")):
+            return _Route(status=403, reason=f"origin {origin[:100]!r} is not allowed")
+        session_id = parts[1] if len(parts) > 1 else ""
+        if not session_id:
+            return _Route(transport)
+        session = self.engine.get(session_id)
+        if session is None:
+            return _Route(status=404, reason="unknown session — are sessions sticky?")
+        if session.transport != name:
+            return _Route(status=400, reason=f"session belongs to {session.transport}, not {name}")
+        if origin is not None and session.origin is not None and origin != session.origin:
+            return _Route(status=403, reason="origin differs from the one that opened the session")
+        return _Route(transport, session)
+
+    def refusal(self, environ: dict) -> Optional[Tuple[int, str]]:
+        """For an upgrade request: ``(status, reason)`` if it must be refused
+        before the handshake, else None (used by our websocket handler)."""
+        if not self.handles(environ):
+            return None
+        route = self.route(environ)
+        if route.status:
+            self._log_refusal(environ, route)
+            return route.status, route.reason
+        return None
+
+    # -- WSGI -------------------------------------------------------------
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not self.handles(environ):
+            if self.app is None:
+                return text_response(start_response, 404, "not found")
+            return self.app(environ, start_response)
+        route = self.route(environ)
+        cors = self._cors(environ) if route.status != 403 else []
+        if route.static is not None:
+            return static.serve(route.static, environ, start_response)
+        if route.status:
+            self._log_refusal(environ, route)
+            ws = environ.get("wsgi.websocket")
+            if ws is not None:
+                from .transports.websocket import WSConnection
+                WSConnection(ws).close(4000 + route.status, route.reason)
+                return []
+            return text_response(start_response, route.status, route.reason, cors)
+        method = environ.get("REQUEST_METHOD", "GET")
+        transport, session = route.transport, route.session
+        if method == "OPTIONS":
+            return self._preflight(environ, start_response, cors)
+        try:
+            if method == "GET":
+                if session is None:
+                    return transport.open(environ, start_response, cors)
+                return transport.resume(environ, start_response, session, cors)
+            if method == "POST" and isinstance(transport, HttpTransport):
+                if session is None:
+                    return text_response(start_response, 400, "POST needs a session id", cors)
+                return transport.post(environ, start_response, session, cors)
+        except TooManySessions as exc:
+            log.warning("refused a new session: %s", exc)
+            return text_response(start_response, 503, "too many sessions", cors)
+        return text_response(start_response, 405, f"{method} is not allowed here",
+                             cors + [("Allow", "GET, POST, OPTIONS")])
+
+    def _log_refusal(self, environ: dict, route: _Route) -> None:
+        log.warning("%s %s from %s: %d %s", environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO", "")[:200], environ.get("REMOTE_ADDR"),
+                    route.status, route.reason)
+
+    def _cors(self, environ: dict) -> Headers:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None:
+            return []
+        return [("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Vary", "Origin")]
+
+    def _preflight(self, environ: dict, start_response: Callable, cors: Headers) -> List[bytes]:
+        headers = cors + [
+            ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+            ("Access-Control-Allow-Headers",
+             environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "Content-Type")[:500]),
+            ("Access-Control-Max-Age", "600"),
+        ]
+        return text_response(start_response, 200, "ok", headers)
+
+    # -- conveniences -----------------------------------------------------
+    def close_all(self) -> None:
+        """Close every session (fires the closing events); used on shutdown."""
+        self.engine.bridge.call(self.engine.close_all)

@@ -1,0 +1,227 @@
+"""Socket.IO 0.6 message framing: pure functions, no I/O.
+
+A *payload* is what one transport unit carries (a websocket frame, a polling
+body, the ``data`` field of a POST): zero or more frames ``~m~<len>~m~<data>``
+where ``<len>`` counts UTF-16 code units, exactly as the JavaScript client
+counts ``string.length``.  Every malformed input raises :class:`ProtocolError`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Iterable, List
+
+__all__ = [
+    "ProtocolError",
+    "Heartbeat",
+    "utf16_len",
+    "encode",
+    "encode_frame",
+    "encode_heartbeat",
+    "decode",
+    "decode_frames",
+    "parse_message",
+]
+
+FRAME = "~m~"
+JSON_PREFIX = "~j~"
+HEARTBEAT_PREFIX = "~h~"
+_MAX_LENGTH_DIGITS = 12
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class ProtocolError(ValueError):
+    """Raised for anything that is not valid Socket.IO 0.6 framing or JSON.
+
+    It is the only exception the codec raises for bad input; transports turn it
+    into ``400 Bad Request`` (polling) or a websocket close with code 1007.
+    """
+
+
+class Heartbeat(str):
+    """A decoded ``~h~<n>`` message; a ``str`` holding the counter text."""
+
+    __slots__ = ()
+
+    @property
+    def wire(self) -> str:
+        return HEARTBEAT_PREFIX + self
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units (JavaScript ``.length``)."""
+    if text.isascii():
+        return len(text)
+    return len(text) + len(_ASTRAL.findall(text))
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii() and _SURROGATE.search(text):
+        raise ProtocolError("text holds a lone surrogate; it cannot be sent as UTF-8")
+
+
+def encode_frame(data: str) -> str:
+    """Frame one message's raw ``data`` (no prefix handling)."""
+    _check_text(data)
+    return f"{FRAME}{utf16_len(data)}{FRAME}{data}"
+
+
+def encode_heartbeat(counter: int) -> str:
+    return encode_frame(f"{HEARTBEAT_PREFIX}{counter}")
+
+
+def _js_number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    return text
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"value is not JSON serialisable: {exc}") from None
+
+
+def _message_data(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if value.startswith((JSON_PREFIX, HEARTBEAT_PREFIX)):
+            raise ProtocolError(
+                f"a text message may not start with {value[:3]!r}: the peer would read it "
+                "as JSON or a heartbeat; send a dict instead"
+            )
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _js_number(value)
+    if isinstance(value, dict):
+        return JSON_PREFIX + _dumps(value)
+    if isinstance(value, (list, tuple)):
+        # Nested sequences are string-converted as JavaScript would: a,b
+        return ",".join("" if v is None else _message_data(v) for v in value)
+    raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
+
+
+def encode(value: Any) -> str:
+    """Encode what ``send(value)`` means into a payload.
+
+    ``str`` as is; ``dict`` as ``~j~`` JSON; ``list``/``tuple`` as one message
+    per element; ``None`` as the empty message; ``bool``/numbers as their
+    JavaScript text (the 0.6 protocol has no typed scalars).
+    """
+    if isinstance(value, (list, tuple)):
+        return "".join(encode_frame(_message_data(v)) for v in value)
+    return encode_frame(_message_data(value))
+
+
+def encode_json(value: Any) -> str:
+    """Encode any JSON value as one ``~j~`` message (used by typed clients)."""
+    return encode_frame(JSON_PREFIX + _dumps(value))
+
+
+def _decode_bmp(payload: str) -> List[str]:
+    out: List[str] = []
+    pos = 0
+    end = len(payload)
+    while pos < end:
+        if not payload.startswith(FRAME, pos):
+            raise ProtocolError(f"expected '~m~' at offset {pos}")
+        digits_start = pos + 3
+        digits_end = payload.find(FRAME, digits_start, digits_start + _MAX_LENGTH_DIGITS + 1)
+        if digits_end == -1:
+            raise ProtocolError(f"missing length terminator after offset {digits_start}")
+        digits = payload[digits_start:digits_end]
+        if not (digits.isascii() and digits.isdigit()):
+            raise ProtocolError(f"frame length {digits!r} is not a decimal number")
+        length = int(digits)
+        start = digits_end + 3
+        if start + length > end:
+            raise ProtocolError(
+                f"frame announces {length} units but only {end - start} remain"
+            )
+        out.append(payload[start : start + length])
+        pos = start + length
+    return out
+
+
+def _decode_astral(payload: str) -> List[str]:
+    # Work in UTF-16 so that lengths are code units; an astral character is two.
+    raw = payload.encode("utf-16-le")
+    units = raw.decode("latin-1")  # one char per byte: two chars per code unit
+    frame = FRAME.encode("utf-16-le").decode("latin-1")
+    out: List[str] = []
+    pos = 0
+    end = len(units)
+    while pos < end:
+        if not units.startswith(frame, pos):
+            raise ProtocolError(f"expected '~m~' at unit {pos // 2}")
+        digits_start = pos + 6
+        i = digits_start
+        limit = min(end - 1, digits_start + 2 * _MAX_LENGTH_DIGITS)
+        while i < limit and units[i + 1] == "\x00" and "0" <= units[i] <= "9":
+            i += 2
+        digits = units[digits_start:i:2]
+        if not digits:
+            raise ProtocolError(f"frame length at unit {digits_start // 2} is not a decimal number")
+        if not units.startswith(frame, i):
+            raise ProtocolError(f"missing length terminator at unit {i // 2}")
+        digits_end = i
+        length = int(digits) * 2
+        start = digits_end + 6
+        if start + length > end:
+            raise ProtocolError(
+                f"frame announces {length // 2} units but only {(end - start) // 2} remain"
+            )
+        data = raw[start : start + length].decode("utf-16-le", "surrogatepass")
+        if _SURROGATE.search(data):
+            raise ProtocolError("frame length splits a surrogate pair")
+        out.append(data)
+        pos = start + length
+    return out
+
+
+def decode_frames(payload: str) -> List[str]:
+    """Split a payload into the raw data of its frames (no prefix parsing)."""
+    if not payload:
+        return []
+    if payload.isascii() or not _ASTRAL.search(payload):
+        return _decode_bmp(payload)
+    return _decode_astral(payload)
+
+
+def parse_message(data: str) -> Any:
+    """Turn one frame's data into a value: a :class:`Heartbeat`, JSON, or text."""
+    if data.startswith(JSON_PREFIX):
+        try:
+            return json.loads(data[3:])
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"invalid JSON after ~j~: {exc}") from None
+    if data.startswith(HEARTBEAT_PREFIX):
+        return Heartbeat(data[3:])
+    return data
+
+
+def decode(payload: str) -> List[Any]:
+    """Decode a whole payload into values; all or nothing."""
+    return [parse_message(data) for data in decode_frames(payload)]
+
+
+def encode_many(values: Iterable[Any]) -> str:
+    """Encode several ``send`` calls into one payload."""
+    return "".join(encode(v) for v in values)

@@ -1,0 +1,100 @@
+"""Running the middleware on gevent's pywsgi server.
+
+:class:`SocketIOHandler` is gevent-websocket's handler plus one thing: an
+upgrade request that the middleware would refuse (bad origin, unknown session,
+disabled transport) gets its HTTP status *before* the handshake, instead of a
+websocket that is closed at once.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any, Callable, Optional
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIServer
+from geventwebsocket.handler import WebSocketHandler
+
+from .http import STATUS
+from .middleware import SocketIOMiddleware
+from .session import Reason
+
+__all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware"]
+
+log = logging.getLogger("socketio_wsgi.server")
+
+
+class SocketIOHandler(WebSocketHandler):
+    def upgrade_websocket(self):
+        middleware = getattr(self.server, "socketio_middleware", None)
+        if middleware is not None and self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            refused = middleware.refusal(self.environ)
+            if refused is not None:
+                status, reason = refused
+                body = reason.encode("utf-8")
+                self.start_response(STATUS[status], [("Content-Type", "text/plain; charset=UTF-8"),
+                                                     ("Content-Length", str(len(body)))])
+                return [body]
+        return super().upgrade_websocket()
+
+    def log_request(self):
+        if getattr(self.server, "access_log", True):
+            super().log_request()
+
+
+def find_middleware(app: Any) -> Optional[SocketIOMiddleware]:
+    """The SocketIOMiddleware ``app`` is, or wraps through ``.app`` attributes."""
+    seen = 0
+    while app is not None and seen < 20:
+        if isinstance(app, SocketIOMiddleware):
+            return app
+        app = getattr(app, "app", None) or getattr(app, "application", None)
+        seen += 1
+    return None
+
+
+def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,
+                access_log: bool = True, **options: Any) -> WSGIServer:
+    """A pywsgi server for ``app``; a plain WSGI app is wrapped in the middleware."""
+    middleware = find_middleware(app)
+    if middleware is None:
+        app = middleware = SocketIOMiddleware(app, **options)
+    elif options:
+        raise TypeError("options were given but the app is already a SocketIOMiddleware")
+    server = WSGIServer((host, port), app, handler_class=SocketIOHandler,
+                        log=sys.stderr if access_log else None)
+    server.socketio_middleware = middleware
+    server.access_log = access_log
+    return server
+
+
+def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
+          shutdown_timeout: float = 5.0, access_log: bool = True, **options: Any) -> None:
+    """Serve ``app`` until Ctrl-C or SIGTERM, then close every session.
+
+    Closing fires ``on_disconnect`` (reason "server shutdown"), the
+    ``on_unsubscribe`` of each held channel and ``on_finish`` for every session.
+    """
+    server = make_server(app, host, port, access_log=access_log, **options)
+    middleware: SocketIOMiddleware = server.socketio_middleware
+    server.start()
+    bound_host, bound_port = server.address[:2]
+    print(f"socketio_wsgi: serving on http://{bound_host}:{bound_port}/ "
+          f"(Socket.IO at /{middleware.options.resource}/)", flush=True)
+    stopping = gevent.event.Event()
+
+    def request_stop(*_: Any) -> None:
+        stopping.set()
+
+    handlers = [gevent.signal_handler(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        stopping.wait()
+    finally:
+        for handler in handlers:
+            handler.cancel()
+        print("socketio_wsgi: shutting down", flush=True)
+        server.close()  # stop accepting
+        middleware.engine.close_all(Reason.SERVER_SHUTDOWN)
+        server.stop(timeout=shutdown_timeout)

@@ -1,0 +1,165 @@
+"""What every transport shares: the interface, the streaming pump, POST sends."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Iterator, List, Optional
+from urllib.parse import parse_qs
+
+import gevent.event
+
+from ..errors import ConnectionRefused, MessageTooLarge
+from ..http import Headers, text_response
+from ..protocol import ProtocolError, encode_frame
+from ..session import CLOSED, Reason, Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+
+__all__ = ["Transport", "HttpTransport", "stream_payloads", "read_post_payload", "PostError"]
+
+log = logging.getLogger("socketio_wsgi.transport")
+
+
+class PostError(Exception):
+    """A POST body that cannot be used; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Transport:
+    """A way for the 0.6 client to reach a session.
+
+    ``open`` serves the first request of a new session; ``resume`` a later
+    receive request (GET with a session id).  Sends from the client arrive
+    through :meth:`HttpTransport.post` or the transport's own socket.
+    """
+
+    name = ""
+    streaming = False  # streaming transports carry heartbeats
+
+    def __init__(self, engine: "Engine", name: Optional[str] = None):
+        self.engine = engine
+        if name:
+            self.name = name
+
+    def open(self, environ: dict, start_response, cors: Headers):  # pragma: no cover
+        raise NotImplementedError
+
+    def resume(self, environ: dict, start_response, session: Session, cors: Headers):
+        return text_response(start_response, 400, f"{self.name} cannot resume a session", cors)
+
+    def start_session(self, environ: dict) -> Session:
+        """Create a session and run ``on_connect``; may raise ConnectionRefused."""
+        session = self.engine.new_session(self.name, environ)
+        self.engine.connect(session)
+        return session
+
+    @staticmethod
+    def id_frame(session: Session) -> bytes:
+        """The session-id frame: always the first thing a session sends."""
+        return encode_frame(session.session_id).encode()
+
+    def handshake_payload(self, session: Session) -> bytes:
+        """The session-id frame, then whatever on_connect queued (polling)."""
+        return self.id_frame(session) + session.drain()
+
+
+def stream_payloads(session: Session, waiter: gevent.event.Event) -> Iterator[bytes]:
+    """Yield payloads to write on a streaming connection until the session closes.
+
+    Queued frames are joined into one payload; a heartbeat goes out every
+    ``heartbeat_interval`` and its echo must arrive within ``heartbeat_timeout``.
+    """
+    engine = session.engine
+    interval = engine.options.heartbeat_interval
+    timeout = engine.options.heartbeat_timeout
+    monotonic = time.monotonic
+    next_beat = monotonic() + interval
+    while True:
+        data = session.drain()
+        if data:
+            yield data
+        if session.state is CLOSED:
+            return
+        now = monotonic()
+        if session.awaiting_echo():
+            deadline = session.hb_sent_at + timeout
+            if now >= deadline:
+                engine.close(session, Reason.HEARTBEAT_TIMEOUT)
+                continue
+            wake_at = min(deadline, next_beat)
+        elif now >= next_beat:
+            yield session.heartbeat_frame(now)
+            next_beat = now + interval
+            continue
+        else:
+            wake_at = next_beat
+        waiter.clear()
+        if not session.has_queued() and session.state is not CLOSED:
+            waiter.wait(max(0.0, wake_at - now))
+
+
+def read_post_payload(environ: dict, max_body: int, max_payload: int) -> str:
+    """The ``data`` field of a form-encoded POST, as text; raises PostError."""
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if raw_length:
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise PostError(400, "Content-Length is not a number") from None
+        if length < 0:
+            raise PostError(400, "Content-Length is negative")
+        if length > max_body:
+            raise PostError(413, f"POST body of {length} bytes exceeds the limit of {max_body}")
+        body = stream.read(length) if length else b""
+    else:
+        body = stream.read(max_body + 1)
+        if len(body) > max_body:
+            raise PostError(413, f"POST body exceeds the limit of {max_body} bytes")
+    try:
+        text = body.decode("utf-8")
+        fields = parse_qs(text, keep_blank_values=True, errors="strict", max_num_fields=16)
+    except UnicodeDecodeError:
+        raise PostError(400, "POST body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise PostError(400, f"POST body is not a form: {exc}") from None
+    values: List[str] = fields.get("data", [])
+    if not values:
+        raise PostError(400, "POST body has no data field")
+    data = values[0]
+    if len(data) > max_payload:
+        raise PostError(413, f"payload of {len(data)} characters exceeds the limit of {max_payload}")
+    return data
+
+
+class HttpTransport(Transport):
+    """Transports whose client sends with ``POST /<resource>/<name>/<sid>/send``."""
+
+    def normalise_post(self, data: str) -> str:
+        return data
+
+    def post(self, environ: dict, start_response, session: Session, cors: Headers):
+        options = self.engine.options
+        try:
+            data = read_post_payload(environ, options.max_post_size, options.max_payload_size)
+        except PostError as exc:
+            log.warning("session %s: POST refused (%d %s)", session.session_id, exc.status, exc.reason)
+            if exc.status == 413:
+                self.engine.close(session, Reason.LIMIT_EXCEEDED)
+            return text_response(start_response, exc.status, exc.reason, cors)
+        try:
+            self.engine.receive_payload(session, self.normalise_post(data))
+        except MessageTooLarge as exc:
+            return text_response(start_response, 413, str(exc), cors)
+        except ProtocolError as exc:
+            return text_response(start_response, 400, f"malformed payload: {exc}", cors)
+        return text_response(start_response, 200, "ok", cors)
+
+
+def refuse(start_response, refused: ConnectionRefused, cors: Headers):
+    return text_response(start_response, 403, refused.reason, cors)
