@@ -6,7 +6,7 @@ events in :mod:`socketio_wsgi.events`, and run it with :func:`serve` or
 """
 from __future__ import annotations
 
-from .api import broadcast, broadcast_channel, send
+from .api import broadcast, broadcast_channel, send, set_backend
 from .config import Options
 from .errors import (ConfigurationError, ConnectionRefused, EventError, MessageTooLarge,
                      NoSocket, ProtocolError)
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SocketIOMiddleware", "serve", "make_server", "Options",
-    "broadcast", "broadcast_channel", "send",
+    "broadcast", "broadcast_channel", "send", "set_backend",
     "NoSocket", "EventError", "ConnectionRefused", "ProtocolError", "MessageTooLarge",
     "ConfigurationError", "Reason", "Socket", "HandlerRegistry", "use_registry",
     "on_connect", "on_message", "on_subscribe", "on_unsubscribe", "on_error",

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 import gevent
 
-from .channels import MemoryBackend
+from .backends import resolve_backend
 from .commands import HEARTBEAT, MESSAGE, SUBSCRIBE, UNSUBSCRIBE, plan_batch
 from .config import Options
 from .errors import ConnectionRefused, MessageTooLarge
@@ -51,7 +51,7 @@ MessageLog = Callable[[Any, str, Any], None]
 class Engine:
     def __init__(self, options: Options):
         self.options = options
-        self.backend = options.backend if options.backend is not None else MemoryBackend()
+        self.backend = resolve_backend(options.backend)
         self.sessions: Dict[str, Session] = {}
         self.bridge = HubBridge()
         self.stats = Stats()

@@ -14,7 +14,7 @@ from .origins import OriginPolicy
 from .session import Session
 from .transports import build_transports
 from .transports.base import HttpTransport, Transport
-from . import static
+from . import api, static
 
 __all__ = ["SocketIOMiddleware"]
 
@@ -49,8 +49,7 @@ class SocketIOMiddleware:
         self.origin_policy = OriginPolicy(self.options.origins)
         self.transports: Dict[str, Transport] = build_transports(self.engine, self.options.transports)
         self.prefix = "/" + self.options.resource + "/"
-        from . import api
-        api.use_engine(self.engine)
+        api.use_backend(self.engine.backend, self.engine.bridge)
 
     # -- routing ----------------------------------------------------------
     def handles(self, environ: dict) -> bool:

@@ -200,7 +200,11 @@ def decode_frames(payload: str) -> List[str]:
     """Split a payload into the raw data of its frames (no prefix parsing)."""
     if not payload:
         return []
-    if payload.isascii() or not _ASTRAL.search(payload):
+    if payload.isascii():
+        return _decode_bmp(payload)
+    if _SURROGATE.search(payload):
+        raise ProtocolError("payload holds a lone surrogate (not valid UTF-16 text)")
+    if not _ASTRAL.search(payload):
         return _decode_bmp(payload)
     return _decode_astral(payload)
 
