@@ -22,6 +22,9 @@ class Options:
     ``"*"`` allows every origin, otherwise a list of entries such as
     ``"example.com"``, ``"example.com:8000"``, ``"*:8000"``,
     ``"https://example.com"`` (see :mod:`socketio_wsgi.origins`).
+    ``trust_proxy_headers``: take the client address and scheme from
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (only behind your own proxy).
+    ``status_token`` / ``status_addresses``: enable the status endpoint.
     """
 
     resource: str = "socket.io"
@@ -36,6 +39,9 @@ class Options:
     max_queue_messages: int = 10_000
     max_queue_bytes: int = 16 * MiB
     max_sessions: int = 100_000
+    trust_proxy_headers: bool = False
+    status_token: Optional[str] = None
+    status_addresses: Sequence[str] = ()
     request_adapter: Optional[Callable[[dict], Any]] = None
     backend: Any = None
     handlers: Any = None
@@ -59,6 +65,14 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.status_addresses, str):
+            self.status_addresses = (self.status_addresses,)
+        try:
+            import ipaddress
+            for address in self.status_addresses:
+                ipaddress.ip_network(address, strict=False)
+        except ValueError as exc:
+            raise ConfigurationError(f"status_addresses: {exc}") from None
         if self.max_payload_size < self.max_message_size:
             raise ConfigurationError("max_payload_size may not be smaller than max_message_size")
 

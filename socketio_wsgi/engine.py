@@ -38,7 +38,9 @@ class Stats:
 
     def __init__(self) -> None:
         self.messages_in = 0
-        self.bytes_in = 0
+        self.chars_in = 0
+        self.messages_out = 0
+        self.bytes_out = 0
         self.sessions_opened = 0
         self.handler_errors = 0
         self.protocol_errors = 0
@@ -109,7 +111,7 @@ class Engine:
     def receive_payload(self, session: Session, payload: str) -> None:
         """Decode and deliver one payload; :class:`ProtocolError` closes the session."""
         stats = self.stats
-        stats.bytes_in += len(payload)
+        stats.chars_in += len(payload)
         try:
             frames = decode_frames(payload)
             self._check_sizes(frames)

@@ -12,6 +12,7 @@ from .engine import Engine, TooManySessions
 from .http import Headers, text_response
 from .origins import OriginPolicy
 from .session import Session
+from .status import StatusEndpoint
 from .transports import build_transports
 from .transports.base import HttpTransport, Transport
 from . import api, static
@@ -49,6 +50,8 @@ class SocketIOMiddleware:
         self.origin_policy = OriginPolicy(self.options.origins)
         self.transports: Dict[str, Transport] = build_transports(self.engine, self.options.transports)
         self.prefix = "/" + self.options.resource + "/"
+        self.status_endpoint = StatusEndpoint(self.engine, self.options.status_token,
+                                     self.options.status_addresses)
         api.use_backend(self.engine.backend, self.engine.bridge)
 
     # -- routing ----------------------------------------------------------
@@ -60,6 +63,8 @@ class SocketIOMiddleware:
         name = parts[0]
         if name in static.FILES and len(parts) == 1:
             return _Route(static=name)
+        if name == "status" and self.status_endpoint.enabled and len(parts) <= 2:
+            return _Route(static="status/" + (parts[1] if len(parts) == 2 else ""))
         if name not in ALL_TRANSPORTS:
             return _Route(status=404, reason=f"unknown transport {name[:40]!r}")
         transport = self.transports.get(name)
@@ -94,6 +99,8 @@ class SocketIOMiddleware:
 
     # -- WSGI -------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if self.options.trust_proxy_headers:
+            apply_proxy_headers(environ)
         if not self.handles(environ):
             if self.app is None:
                 return text_response(start_response, 404, "not found")
@@ -101,6 +108,8 @@ class SocketIOMiddleware:
         route = self.route(environ)
         cors = self._cors(environ) if route.status != 403 else []
         if route.static is not None:
+            if route.static.startswith("status/"):
+                return self.status_endpoint.serve(route.static[7:], environ, start_response)
             return static.serve(route.static, environ, start_response)
         if route.status:
             self._log_refusal(environ, route)
@@ -155,3 +164,17 @@ class SocketIOMiddleware:
     def close_all(self) -> None:
         """Close every session (fires the closing events); used on shutdown."""
         self.engine.bridge.call(self.engine.close_all)
+
+
+def apply_proxy_headers(environ: dict) -> None:
+    """Take the client address and scheme from the headers our own proxy set.
+
+    Only the right-most ``X-Forwarded-For`` entry is used: it is the one the
+    trusted proxy appended; entries left of it come from the client.
+    """
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+    if forwarded:
+        environ["REMOTE_ADDR"] = forwarded.split(",")[-1].strip()
+    proto = environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower()
+    if proto in ("http", "https"):
+        environ["wsgi.url_scheme"] = proto

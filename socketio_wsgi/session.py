@@ -111,6 +111,9 @@ class Session:
         if not queue:
             return b""
         self._queue = collections.deque()
+        stats = self.engine.stats
+        stats.messages_out += len(queue)
+        stats.bytes_out += self.queued_bytes
         self.queued_bytes = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
 
