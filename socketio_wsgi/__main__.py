@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated allowed origins, or * (default: same origin only)")
     parser.add_argument("--transports", default=",".join(ALL_TRANSPORTS),
                         help="comma-separated enabled transports")
+    parser.add_argument("--status-token", default=None,
+                        help="enable the status endpoint under /<resource>/status for this token")
+    parser.add_argument("--trust-proxy-headers", action="store_true",
+                        help="take client address/scheme from X-Forwarded-For/-Proto")
     for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name),
                             help=f"seconds (default {getattr(defaults, name)})")
