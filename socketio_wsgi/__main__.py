@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reload", action="store_true",
                         help="restart when a Python file under the current directory changes")
     parser.add_argument("--no-access-log", action="store_true", help="do not log every HTTP request")
+    parser.add_argument("--shutdown-grace", type=float, default=5.0,
+                        help="seconds polling clients get to collect queued messages on shutdown")
     defaults = Options()
     parser.add_argument("--resource", default=defaults.resource)
     parser.add_argument("--origins", default=None,
@@ -76,7 +78,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .server import find_middleware, serve
     app = load_app(args.app)
     options = {} if find_middleware(app) is not None else options_from_args(args)
-    serve(app, host=args.host, port=args.port, access_log=not args.no_access_log, **options)
+    serve(app, host=args.host, port=args.port, access_log=not args.no_access_log,
+          shutdown_grace=args.shutdown_grace, **options)
     return 0
 
 

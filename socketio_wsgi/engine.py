@@ -14,7 +14,7 @@ import gevent
 
 from .backends import resolve_backend
 from .commands import HEARTBEAT, MESSAGE, SUBSCRIBE, UNSUBSCRIBE, plan_batch
-from .config import Options
+from .config import POLLING_TRANSPORTS, Options
 from .errors import ConnectionRefused, MessageTooLarge
 from .events import HandlerRegistry, current_registry
 from .protocol import ProtocolError, decode_frames, parse_message
@@ -30,7 +30,7 @@ handler_log = logging.getLogger("socketio_wsgi.handlers")
 
 
 class TooManySessions(Exception):
-    """``max_sessions`` are already open."""
+    """No new session now: ``max_sessions`` are open, or the server is shutting down."""
 
 
 class Stats:
@@ -59,6 +59,9 @@ class Engine:
         self.stats = Stats()
         self.request_adapter = options.request_adapter or WSGIRequest
         self.message_log: Optional[MessageLog] = None
+        self.accepting = True
+        #: Closed polling sessions whose queued messages a last poll may still collect.
+        self.draining: Dict[str, Session] = {}
         self.started = time.time()
 
     @property
@@ -67,6 +70,8 @@ class Engine:
 
     # -- creation ---------------------------------------------------------
     def new_session(self, transport: str, environ: dict) -> Session:
+        if not self.accepting:
+            raise TooManySessions("the server is shutting down")
         if len(self.sessions) >= self.options.max_sessions:
             raise TooManySessions(f"{len(self.sessions)} sessions are open (max_sessions)")
         self.bridge.bind_current()
@@ -82,7 +87,8 @@ class Engine:
         return session
 
     def get(self, session_id: str) -> Optional[Session]:
-        return self.sessions.get(session_id)
+        session = self.sessions.get(session_id)
+        return session if session is not None else self.draining.get(session_id)
 
     def connect(self, session: Session) -> bool:
         """Fire ``on_connect``.  Returns False if a handler failed (session closed).
@@ -243,4 +249,23 @@ class Engine:
     def close_all(self, reason: str = Reason.SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):
             self.close(session, reason)
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Refuse new sessions, close every session (with the proper events), and
+        give polling clients up to ``grace`` seconds to collect what is queued."""
+        self.accepting = False
+        for session in list(self.sessions.values()):
+            self.close(session, Reason.SERVER_SHUTDOWN)
+            if session.transport in POLLING_TRANSPORTS and session.has_queued():
+                self.draining[session.session_id] = session
+        deadline = time.monotonic() + grace
+        while self.draining and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if self.draining:
+            log.info("shutdown: %d polling clients did not collect their messages", len(self.draining))
+        self.draining.clear()
+
+    def collected(self, session: Session) -> None:
+        """A poll took a closed session's last messages (see :meth:`shutdown`)."""
+        self.draining.pop(session.session_id, None)
 

@@ -134,7 +134,7 @@ class SocketIOMiddleware:
                 return transport.post(environ, start_response, session, cors)
         except TooManySessions as exc:
             log.warning("refused a new session: %s", exc)
-            return text_response(start_response, 503, "too many sessions", cors)
+            return text_response(start_response, 503, f"no new sessions: {exc}", cors)
         return text_response(start_response, 405, f"{method} is not allowed here",
                              cors + [("Allow", "GET, POST, OPTIONS")])
 

@@ -71,11 +71,13 @@ def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,
 
 
 def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
-          shutdown_timeout: float = 5.0, access_log: bool = True, **options: Any) -> None:
-    """Serve ``app`` until Ctrl-C or SIGTERM, then close every session.
+          shutdown_grace: float = 5.0, access_log: bool = True, **options: Any) -> None:
+    """Serve ``app`` until Ctrl-C or SIGTERM, then shut down gracefully.
 
-    Closing fires ``on_disconnect`` (reason "server shutdown"), the
-    ``on_unsubscribe`` of each held channel and ``on_finish`` for every session.
+    Shutting down refuses new sessions (503), closes every session — firing
+    ``on_disconnect`` (reason "server shutdown"), the ``on_unsubscribe`` of each
+    held channel and ``on_finish`` — lets polling clients collect what was
+    queued for them for up to ``shutdown_grace`` seconds, and returns.
     """
     server = make_server(app, host, port, access_log=access_log, **options)
     middleware: SocketIOMiddleware = server.socketio_middleware
@@ -95,6 +97,6 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
         for handler in handlers:
             handler.cancel()
         print("socketio_wsgi: shutting down", flush=True)
-        server.close()  # stop accepting
-        middleware.engine.close_all(Reason.SERVER_SHUTDOWN)
-        server.stop(timeout=shutdown_timeout)
+        middleware.engine.shutdown(shutdown_grace)
+        server.close()
+        server.stop(timeout=1.0)
