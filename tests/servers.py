@@ -12,6 +12,7 @@ from typing import Any, Callable, List, Optional
 
 import gevent
 import gevent.event
+import gevent.pool
 
 from socketio_wsgi import SocketIOMiddleware, make_server
 from socketio_wsgi.events import HandlerRegistry
@@ -27,7 +28,7 @@ class ServerThread:
     """A started server; ``url`` is its base URL, ``events`` what handlers recorded."""
 
     def __init__(self, app: Optional[Callable] = plain_app, handlers: Optional[HandlerRegistry] = None,
-                 **options: Any):
+                 port: int = 0, **options: Any):
         self.handlers = handlers if handlers is not None else HandlerRegistry()
         options.setdefault("origins", "*")
         self.middleware = SocketIOMiddleware(app, handlers=self.handlers, **options)
@@ -37,7 +38,7 @@ class ServerThread:
         self._stopped = threading.Event()
         self._error: Optional[BaseException] = None
         self.hub = None
-        self.port = 0
+        self.port = port
         self._thread = threading.Thread(target=self._run, name="socketio-test-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -53,7 +54,9 @@ class ServerThread:
         try:
             self.hub = gevent.get_hub()
             self.engine.bridge.bind_current()
-            self.server = make_server(self.middleware, "127.0.0.1", 0, access_log=False)
+            self.server = make_server(self.middleware, "127.0.0.1", self.port, access_log=False)
+            # A pool lets stop() end the connections still open (long polls, websockets).
+            self.server.set_spawn(gevent.pool.Pool())
             self.server.start()
             self.port = self.server.server_port
             self._stop_event = gevent.event.Event()
@@ -65,14 +68,15 @@ class ServerThread:
         self._stop_event.wait()
         self.server.close()
         self.engine.close_all()
-        self.server.stop(timeout=2)
+        self.server.stop(timeout=self._stop_timeout)
         self._stopped.set()
 
     def call(self, func: Callable, *args: Any) -> Any:
         """Run ``func(*args)`` inside the server's hub and return its result."""
         return self.engine.bridge.call(func, *args)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop_timeout = timeout
         if self.hub is not None and not self._stopped.is_set():
             self.hub.loop.run_callback_threadsafe(self._stop_event.set)
             self._stopped.wait(10)
