@@ -82,6 +82,11 @@ class HandlerRegistry:
     def handlers(self, event: str) -> List[Handler]:
         return [b.handler for b in self._bindings[event]]
 
+    def bindings(self, event: str) -> List[Tuple[Handler, Optional[str]]]:
+        """``(handler, channel pattern or None)`` in registration order."""
+        return [(b.handler, b.pattern.pattern if b.pattern is not None else None)
+                for b in self._bindings[event]]
+
     def bindings_for(self, event: str, channels: FrozenSet[str]) -> Tuple[_Binding, ...]:
         """Bindings of ``event`` that fire for a socket holding ``channels``."""
         key = (event, channels)

@@ -1,7 +1,7 @@
 """Fixtures for browser tests: Debian chromium via Playwright, the real 0.6
 client from the npm package, and a page server on its own port.
 
-Import the fixtures into a test module with ``from browser_support import *``.
+tests/conftest.py imports the fixtures once for the whole session.
 Without chromium (or npm) the tests skip with the reason, except when the
 ``CI`` variable is set: then they fail, because CI must run them.
 """

@@ -6,6 +6,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from servers import ServerThread  # noqa: E402
+# One definition of the browser fixtures for the whole session (one Playwright).
+from browser_support import browser_page, chromium, page_server, real_client_js  # noqa: E402,F401
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from browser_support import *  # noqa: F401,F403 (fixtures)
 from browser_support import npm_package, require
 from servers import ServerThread, wait_for
 from socketio_wsgi.protocol import decode_frames, encode_frame

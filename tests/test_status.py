@@ -8,7 +8,6 @@ import pytest
 
 from socketio_wsgi import Reason
 from socketio_wsgi.client import Client
-from browser_support import browser_page, chromium  # noqa: F401 (fixtures)
 from servers import wait_for
 from test_core import http_request
 

@@ -1,0 +1,1 @@
+"""Members-only chat rooms on a Flask application (see app.py)."""

@@ -1,0 +1,1 @@
+"""Chat rooms on a plain WSGI application (see app.py)."""
