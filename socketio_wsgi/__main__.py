@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated allowed origins, or * (default: same origin only)")
     parser.add_argument("--transports", default=",".join(ALL_TRANSPORTS),
                         help="comma-separated enabled transports")
+    parser.add_argument("--backend", default=None,
+                        help="channel backend URL: memory:// (default) or "
+                             "redis://host:6379/0[?prefix=NAME&ttl=SECONDS]")
     parser.add_argument("--status-token", default=None,
                         help="enable the status endpoint under /<resource>/status for this token")
     parser.add_argument("--trust-proxy-headers", action="store_true",
@@ -75,11 +78,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     monkey.patch_all()
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
+    from .errors import ConfigurationError
     from .server import find_middleware, serve
-    app = load_app(args.app)
-    options = {} if find_middleware(app) is not None else options_from_args(args)
-    serve(app, host=args.host, port=args.port, access_log=not args.no_access_log,
-          shutdown_grace=args.shutdown_grace, **options)
+    try:
+        app = load_app(args.app)
+        options = {} if find_middleware(app) is not None else options_from_args(args)
+        serve(app, host=args.host, port=args.port, access_log=not args.no_access_log,
+              shutdown_grace=args.shutdown_grace, **options)
+    except ConfigurationError as exc:
+        print(f"socketio_wsgi: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

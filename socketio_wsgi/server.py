@@ -100,3 +100,4 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
         middleware.engine.shutdown(shutdown_grace)
         server.close()
         server.stop(timeout=1.0)
+        middleware.engine.backend.close()
