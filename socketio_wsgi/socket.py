@@ -50,32 +50,32 @@ class Socket:
 
     def broadcast(self, message: Any) -> int:
         """Send to every other connected client; returns how many it reached."""
-        session = self.session
-        return session.engine.backend.publish(encode_frame_bytes(message), None, session.session_id)
+        return self._to_others(encode_frame_bytes(message), None, everyone=True)
 
     def broadcast_channel(self, message: Any, channel: Optional[str] = None) -> int:
         """Send to the other holders of ``channel`` (or of any channel this socket
         holds), each at most once.  ``channel`` need not be one this socket holds."""
-        session = self.session
-        channels = (channel,) if channel is not None else session.channel_list
-        if not channels:
-            return 0
-        return session.engine.backend.publish(encode_frame_bytes(message), channels, session.session_id)
+        return self._to_others(encode_frame_bytes(message), channel)
 
     def send_and_broadcast(self, message: Any) -> int:
         frame = encode_frame_bytes(message)
-        session = self.session
-        session.push(frame)
-        return 1 + session.engine.backend.publish(frame, None, session.session_id)
+        self.session.push(frame)
+        return 1 + self._to_others(frame, None, everyone=True)
 
     def send_and_broadcast_channel(self, message: Any, channel: Optional[str] = None) -> int:
         frame = encode_frame_bytes(message)
+        self.session.push(frame)
+        return 1 + self._to_others(frame, channel)
+
+    def _to_others(self, frame: bytes, channel: Optional[str], everyone: bool = False) -> int:
         session = self.session
-        session.push(frame)
-        channels = (channel,) if channel is not None else session.channel_list
-        if not channels:
-            return 1
-        return 1 + session.engine.backend.publish(frame, channels, session.session_id)
+        if everyone:
+            channels = None
+        else:
+            channels = (channel,) if channel is not None else session.channel_list
+            if not channels:
+                return 0
+        return session.engine.backend.publish(frame, channels, session.session_id)
 
     def subscribe(self, channel: str) -> bool:
         """Join ``channel`` (fires ``on_subscribe``); False if already held."""
