@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default=None,
                         help="channel backend URL: memory:// (default) or "
                              "redis://host:6379/0[?prefix=NAME&ttl=SECONDS]")
+    parser.add_argument("--max-handshakes-per-minute", type=int, default=None,
+                        help="new sessions allowed per client address a minute (default: no limit)")
     parser.add_argument("--status-token", default=None,
                         help="enable the status endpoint under /<resource>/status for this token")
     parser.add_argument("--trust-proxy-headers", action="store_true",

@@ -39,6 +39,7 @@ class Options:
     max_queue_messages: int = 10_000
     max_queue_bytes: int = 16 * MiB
     max_sessions: int = 100_000
+    max_handshakes_per_minute: Optional[int] = None
     trust_proxy_headers: bool = False
     status_token: Optional[str] = None
     status_addresses: Sequence[str] = ()
@@ -65,6 +66,9 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        rate = self.max_handshakes_per_minute
+        if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
+            raise ConfigurationError(f"max_handshakes_per_minute must be a positive integer or None, got {rate!r}")
         if isinstance(self.status_addresses, str):
             self.status_addresses = (self.status_addresses,)
         try:

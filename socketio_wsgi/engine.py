@@ -18,12 +18,13 @@ from .config import POLLING_TRANSPORTS, Options
 from .errors import ConnectionRefused, MessageTooLarge
 from .events import HandlerRegistry, current_registry
 from .protocol import ProtocolError, decode_frames, parse_message
+from .ratelimit import HandshakeLimiter
 from .request import WSGIRequest
 from .session import CLOSED, NEW, OPEN, Reason, Session, new_session_id
 from .socket import Socket
 from .threadsafe import HubBridge
 
-__all__ = ["Engine", "TooManySessions", "Stats"]
+__all__ = ["Engine", "TooManySessions", "TooManyHandshakes", "Stats"]
 
 log = logging.getLogger("socketio_wsgi")
 handler_log = logging.getLogger("socketio_wsgi.handlers")
@@ -31,6 +32,10 @@ handler_log = logging.getLogger("socketio_wsgi.handlers")
 
 class TooManySessions(Exception):
     """No new session now: ``max_sessions`` are open, or the server is shutting down."""
+
+
+class TooManyHandshakes(TooManySessions):
+    """This address opened more than ``max_handshakes_per_minute`` sessions."""
 
 
 class Stats:
@@ -60,6 +65,8 @@ class Engine:
         self.request_adapter = options.request_adapter or WSGIRequest
         self.message_log: Optional[MessageLog] = None
         self.accepting = True
+        rate = options.max_handshakes_per_minute
+        self.handshake_limiter = HandshakeLimiter(rate) if rate else None
         #: Closed polling sessions whose queued messages a last poll may still collect.
         self.draining: Dict[str, Session] = {}
         self.started = time.time()
@@ -72,6 +79,10 @@ class Engine:
     def new_session(self, transport: str, environ: dict) -> Session:
         if not self.accepting:
             raise TooManySessions("the server is shutting down")
+        limiter = self.handshake_limiter
+        if limiter is not None and not limiter.allow(environ.get("REMOTE_ADDR", "")):
+            raise TooManyHandshakes(f"more than {self.options.max_handshakes_per_minute} "
+                                    "new sessions a minute from this address")
         if len(self.sessions) >= self.options.max_sessions:
             raise TooManySessions(f"{len(self.sessions)} sessions are open (max_sessions)")
         self.bridge.bind_current()

@@ -12,7 +12,7 @@ STATUS = {
     200: "200 OK", 204: "204 No Content", 304: "304 Not Modified",
     400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found",
     405: "405 Method Not Allowed", 413: "413 Payload Too Large",
-    426: "426 Upgrade Required", 503: "503 Service Unavailable",
+    426: "426 Upgrade Required", 429: "429 Too Many Requests", 503: "503 Service Unavailable",
 }
 _NO_CACHE: Sequence[Tuple[str, str]] = (("Cache-Control", "no-store"),)
 

@@ -8,7 +8,7 @@ import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .config import ALL_TRANSPORTS, Options
-from .engine import Engine, TooManySessions
+from .engine import Engine, TooManyHandshakes, TooManySessions
 from .http import Headers, text_response
 from .origins import OriginPolicy
 from .session import Session
@@ -133,8 +133,9 @@ class SocketIOMiddleware:
                     return text_response(start_response, 400, "POST needs a session id", cors)
                 return transport.post(environ, start_response, session, cors)
         except TooManySessions as exc:
-            log.warning("refused a new session: %s", exc)
-            return text_response(start_response, 503, f"no new sessions: {exc}", cors)
+            log.warning("refused a new session from %s: %s", environ.get("REMOTE_ADDR"), exc)
+            status = 429 if isinstance(exc, TooManyHandshakes) else 503
+            return text_response(start_response, status, f"no new sessions: {exc}", cors)
         return text_response(start_response, 405, f"{method} is not allowed here",
                              cors + [("Allow", "GET, POST, OPTIONS")])
 

@@ -13,7 +13,7 @@ from socketio_wsgi.client import Client, ConnectionClosedError
 from servers import wait_for
 from test_core import http_request
 
-DOCUMENTED = {200, 204, 304, 400, 403, 404, 405, 411, 413, 414, 426, 431, 501, 503}
+DOCUMENTED = {200, 204, 304, 400, 403, 404, 405, 411, 413, 414, 426, 429, 431, 501, 503}
 
 
 def test_websocket_client_that_does_not_read_is_dropped_at_the_queue_limit(make_server_thread):
@@ -56,6 +56,13 @@ def test_max_sessions_answers_503(make_server_thread):
     assert code == 503 and b"max_sessions" in body
     for client in clients:
         client.disconnect()
+
+
+def test_handshake_rate_per_address_answers_429(make_server_thread, caplog):
+    server = make_server_thread(max_handshakes_per_minute=3)
+    answers = [http_request(server, "GET", "/socket.io/xhr-polling//1")[0] for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert "new sessions a minute" in caplog.text
 
 
 def test_proxy_headers_are_ignored_unless_trusted(make_server_thread):

@@ -124,3 +124,15 @@ def test_session_ids_are_twenty_digits():
 def test_bad_options_raise_configuration_error(options):
     with pytest.raises(ConfigurationError):
         Options(**options)
+
+
+def test_handshake_limiter_allows_bursts_then_refills():
+    from socketio_wsgi.ratelimit import HandshakeLimiter
+    now = [0.0]
+    limiter = HandshakeLimiter(per_minute=3, max_addresses=2, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b") is True  # addresses are independent
+    now[0] += 20.0  # one token back (3 a minute)
+    assert [limiter.allow("a") for _ in range(2)] == [True, False]
+    limiter.allow("c")  # evicts the least recently seen bucket ("b")
+    assert set(limiter._buckets) == {"a", "c"}
