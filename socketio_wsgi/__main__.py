@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "redis://host:6379/0[?prefix=NAME&ttl=SECONDS]")
     parser.add_argument("--max-handshakes-per-minute", type=int, default=None,
                         help="new sessions allowed per client address a minute (default: no limit)")
+    parser.add_argument("--flash-policy-port", type=int, default=None,
+                        help="serve the Flash socket policy on this port (843 needs root)")
+    parser.add_argument("--flash-policy-inline", action="store_true",
+                        help="also answer <policy-file-request/> on the HTTP port")
     parser.add_argument("--status-token", default=None,
                         help="enable the status endpoint under /<resource>/status for this token")
     parser.add_argument("--trust-proxy-headers", action="store_true",

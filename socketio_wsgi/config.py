@@ -25,6 +25,8 @@ class Options:
     ``trust_proxy_headers``: take the client address and scheme from
     ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (only behind your own proxy).
     ``status_token`` / ``status_addresses``: enable the status endpoint.
+    ``flash_policy_port`` (e.g. 843) starts the Flash socket-policy server;
+    ``flash_policy_inline`` answers policy requests on the HTTP port too.
     """
 
     resource: str = "socket.io"
@@ -40,6 +42,8 @@ class Options:
     max_queue_bytes: int = 16 * MiB
     max_sessions: int = 100_000
     max_handshakes_per_minute: Optional[int] = None
+    flash_policy_port: Optional[int] = None
+    flash_policy_inline: bool = False
     trust_proxy_headers: bool = False
     status_token: Optional[str] = None
     status_addresses: Sequence[str] = ()
@@ -66,6 +70,12 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        port = self.flash_policy_port
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool)
+                                 or not 0 <= port <= 65535):
+            raise ConfigurationError(f"flash_policy_port must be a port number or None, got {port!r}")
+        if (port is not None or self.flash_policy_inline) and "flashsocket" not in self.transports:
+            raise ConfigurationError("the flash policy options need the flashsocket transport")
         rate = self.max_handshakes_per_minute
         if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
             raise ConfigurationError(f"max_handshakes_per_minute must be a positive integer or None, got {rate!r}")

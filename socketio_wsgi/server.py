@@ -17,6 +17,7 @@ import gevent.event
 from gevent.pywsgi import WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
+from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
 from .http import STATUS
 from .middleware import SocketIOMiddleware
 from .session import Reason
@@ -26,7 +27,7 @@ __all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware"]
 log = logging.getLogger("socketio_wsgi.server")
 
 
-class SocketIOHandler(WebSocketHandler):
+class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
     def upgrade_websocket(self):
         middleware = getattr(self.server, "socketio_middleware", None)
         if middleware is not None and self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
@@ -67,6 +68,12 @@ def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,
                         log=sys.stderr if access_log else None)
     server.socketio_middleware = middleware
     server.access_log = access_log
+    opts = middleware.options
+    ports = str(port) if port else "*"
+    server.flash_policy = policy_xml(opts.origins, ports) if opts.flash_policy_inline else None
+    server.flash_policy_server = (
+        FlashPolicyServer(opts.origins, port=opts.flash_policy_port, host=host, to_ports=ports)
+        if opts.flash_policy_port is not None else None)
     return server
 
 
@@ -82,6 +89,8 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
     server = make_server(app, host, port, access_log=access_log, **options)
     middleware: SocketIOMiddleware = server.socketio_middleware
     server.start()
+    if server.flash_policy_server is not None:
+        server.flash_policy_server.start()  # logs and carries on if it cannot bind
     bound_host, bound_port = server.address[:2]
     print(f"socketio_wsgi: serving on http://{bound_host}:{bound_port}/ "
           f"(Socket.IO at /{middleware.options.resource}/)", flush=True)
@@ -101,3 +110,5 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
         server.close()
         server.stop(timeout=1.0)
         middleware.engine.backend.close()
+        if server.flash_policy_server is not None:
+            server.flash_policy_server.stop()

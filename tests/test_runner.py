@@ -118,3 +118,22 @@ def test_runner_reload_restarts_on_change_without_nesting(runner, tmp_path):
         assert r.proc.wait(15) == 0
     finally:
         r.stop()
+
+
+def test_shutdown_lets_a_polling_client_collect_what_was_queued(runner):
+    r = runner("--shutdown-grace", "10")
+    client = Client(f"http://127.0.0.1:{r.port}", transport="xhr-polling", timeout=5)
+    client.connect()
+    client.send("queued before the signal")  # the echo waits in the queue: no GET is pending
+    r.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "shutting down" in r.output(), timeout=10)
+    # New sessions are refused while the old ones drain...
+    with pytest.raises(Exception) as refused:
+        Client(f"http://127.0.0.1:{r.port}", transport="xhr-polling", timeout=5).connect()
+    assert getattr(refused.value, "status", None) == 503
+    # ...but the closed session's last poll still gets its messages.
+    assert client.receive(timeout=5) == "queued before the signal"
+    started = time.monotonic()
+    assert r.proc.wait(15) == 0
+    assert time.monotonic() - started < 9  # it did not wait out the whole grace period
+    assert f"disconnect {client.session_id} server shutdown" in r.lines()

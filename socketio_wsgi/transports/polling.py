@@ -4,13 +4,17 @@ A GET returns *everything* queued, at once if anything is, otherwise when the
 first message arrives or after ``polling_duration`` (empty body).  Between
 GETs the session is detached and the close timer covers the gap.  A second
 GET for the same session answers the older one (empty) and takes its place.
+A GET whose client hangs up while it is held takes nothing from the queue:
+the messages wait for the next GET, or the close timer ends the session.
 """
 from __future__ import annotations
 
 import json
 import re
 import time
+from typing import Callable, Optional
 
+import gevent
 import gevent.event
 
 from ..errors import ConnectionRefused
@@ -19,9 +23,42 @@ from ..protocol import ProtocolError, decode_frames
 from ..session import CLOSED, Session
 from .base import HttpTransport, refuse
 
-__all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal"]
+__all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal", "watch_hangup", "stop_watch"]
 
-_TRAILING_INDEX = re.compile(r"(\d+)/?$")
+#: The callback index: the trailing digits of the path (one trailing slash allowed).
+#: At most 9 digits, so a hostile path cannot make ``int()`` expensive.
+_TRAILING_INDEX = re.compile(r"(?<![0-9])([0-9]{1,9})/?$")
+
+
+def watch_hangup(environ: dict, on_hangup: Callable[[], None]) -> Optional[gevent.Greenlet]:
+    """Call ``on_hangup()`` if the client closes the connection of this request.
+
+    Only for requests without a body that we hold open (a long poll, a
+    stream): nothing else reads the connection meanwhile, so end-of-file
+    there means the client is gone.  It peeks through gevent pywsgi's
+    buffered reader (``wsgi.input.rfile``), so any byte that does arrive stays
+    there for the server; under other servers nothing is watched.  Stop the
+    returned greenlet with :func:`stop_watch` before the response ends.
+    """
+    rfile = getattr(environ.get("wsgi.input"), "rfile", None)
+    if rfile is None or not hasattr(rfile, "peek"):
+        return None
+    return gevent.spawn(_watch, rfile, on_hangup)
+
+
+def _watch(rfile, on_hangup: Callable[[], None]) -> None:
+    try:
+        gone = not rfile.peek(1)
+    except (OSError, ValueError):  # reset, or closed under us
+        gone = True
+    if gone:
+        on_hangup()
+
+
+def stop_watch(watcher: Optional[gevent.Greenlet]) -> None:
+    """End a :func:`watch_hangup` greenlet (``None`` is fine)."""
+    if watcher is not None and not watcher.dead:
+        watcher.kill(block=True, timeout=1)
 
 
 class XhrPolling(HttpTransport):
@@ -39,31 +76,49 @@ class XhrPolling(HttpTransport):
         return self.answer(environ, start_response, body, cors)
 
     def resume(self, environ: dict, start_response, session: Session, cors: Headers):
-        body = self.wait_for_payload(session)
+        body = self.wait_for_payload(session, environ)
         return self.answer(environ, start_response, body, cors)
 
-    def wait_for_payload(self, session: Session) -> bytes:
+    def wait_for_payload(self, session: Session, environ: Optional[dict] = None) -> bytes:
+        """Hold until something is queued, the session ends, a newer GET takes
+        over, the client hangs up or ``polling_duration`` passes; then take
+        the whole queue (unless superseded or hung up)."""
         session.cancel_close_timer()
         waiter = gevent.event.Event()
+        hung_up = []
+
+        def on_hangup() -> None:
+            hung_up.append(True)
+            waiter.set()
+
         session.set_waiter(waiter)  # wakes an older pending GET, which then answers empty
+        watcher: Optional[gevent.Greenlet] = None
         deadline = time.monotonic() + self.engine.options.polling_duration
         try:
             while (not session.has_queued() and session.state is not CLOSED
-                   and session.is_waiter(waiter)):
+                   and session.is_waiter(waiter) and not hung_up):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                if watcher is None and environ is not None:
+                    watcher = watch_hangup(environ, on_hangup)
                 waiter.clear()
                 waiter.wait(remaining)
         finally:
+            stop_watch(watcher)
             current = session.is_waiter(waiter)
             if current:
                 session.set_waiter(None)
         if not current:
-            return b""
-        body = session.drain()
+            return b""  # a newer GET holds the session now
+        if not hung_up:
+            body = session.drain()
+        else:
+            body = b""  # keep the queue for the client's next GET
         if session.state is not CLOSED:
             session.start_close_timer(self.engine.options.close_timeout)
+        elif body:
+            self.engine.collected(session)  # a last poll during a graceful shutdown
         return body
 
     def answer(self, environ: dict, start_response, body: bytes, cors: Headers):
@@ -71,9 +126,13 @@ class XhrPolling(HttpTransport):
 
 
 def jsonp_literal(payload: str) -> str:
-    """A JavaScript string literal safe inside a script: ASCII only, no ``</``,
-    U+2028/U+2029 escaped (``ensure_ascii`` does both of those)."""
-    return json.dumps(payload, ensure_ascii=True).replace("</", "<\\/")
+    """A JavaScript string literal safe inside an HTML ``<script>`` element.
+
+    ASCII only, so U+2028/U+2029 and every non-ASCII character are ``\\u``
+    escapes; and no ``<`` at all, so neither ``</script>`` nor ``<!--``
+    (which can make the parser skip the element's real end) can occur.
+    """
+    return json.dumps(payload, ensure_ascii=True).replace("<", "\\u003c")
 
 
 class JsonpPolling(XhrPolling):
@@ -81,8 +140,15 @@ class JsonpPolling(XhrPolling):
     content_type = "text/javascript; charset=UTF-8"
     extra_headers = (("X-Content-Type-Options", "nosniff"),)
 
-    def callback_index(self, environ: dict):
-        match = _TRAILING_INDEX.search(environ.get("PATH_INFO", ""))
+    def callback_index(self, environ: dict) -> Optional[int]:
+        """The ``io.JSONP`` index: trailing digits *after* the session-id
+        segment (``/<name>/<sid>/<ts>/<i>``), so a bare ``/<name>/<sid>``
+        never mistakes the session id for an index."""
+        prefix = "/" + self.engine.options.resource + "/"
+        rest = environ.get("PATH_INFO", "")[len(prefix):].split("/", 2)
+        if len(rest) < 3:
+            return None
+        match = _TRAILING_INDEX.search(rest[2])
         return int(match.group(1)) if match else None
 
     def open(self, environ: dict, start_response, cors: Headers):
@@ -112,4 +178,6 @@ class JsonpPolling(XhrPolling):
 
 
 def _missing_index(start_response, cors: Headers):
-    return text_response(start_response, 400, "missing JSONP callback index (a trailing number)", cors)
+    return text_response(start_response, 400,
+                         "missing JSONP callback index (a number of at most 9 digits ending the path)",
+                         cors)

@@ -2,7 +2,8 @@
 
 One long GET carries every payload from the server, each wrapped in the
 transport's envelope, with heartbeats keeping it alive; the client sends by
-POST.  When the GET ends, the session ends (these transports do not resume).
+POST.  When the GET ends (or its client hangs up), the session ends: these
+transports do not resume.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ..errors import ConnectionRefused
 from ..http import Headers
 from ..session import Reason, Session
 from .base import HttpTransport, refuse, stream_payloads
-from .polling import jsonp_literal
+from .polling import jsonp_literal, stop_watch, watch_hangup
 
 __all__ = ["HtmlFile", "XhrMultipart"]
 
@@ -40,16 +41,19 @@ class _Streaming(HttpTransport):
         headers.extend(cors)
         headers.extend(self.extra_headers)
         start_response("200 OK", headers)
-        return self._body(session)
+        return self._body(session, environ)
 
-    def _body(self, session: Session) -> Iterator[bytes]:
+    def _body(self, session: Session, environ: dict) -> Iterator[bytes]:
         waiter = gevent.event.Event()
         session.set_waiter(waiter)
+        # A client that goes away is noticed at once, not at the next failed write.
+        watcher = watch_hangup(environ, lambda: self.engine.close_later(session, Reason.CLIENT_CLOSED))
         try:
             yield self.prelude() + self.wrap(self.id_frame(session))
             for payload in stream_payloads(session, waiter):
                 yield self.wrap(payload)
         finally:
+            stop_watch(watcher)
             session.set_waiter(None)
             self.engine.close(session, Reason.CLIENT_CLOSED)
 
