@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import gevent
 import gevent.event
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
@@ -41,8 +41,10 @@ class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
         return super().upgrade_websocket()
 
     def log_request(self):
-        if getattr(self.server, "access_log", True):
-            super().log_request()
+        # gevent-websocket routes this to a logger that prints only in debug
+        # mode; use pywsgi's access log, and skip upgrades (they never "end").
+        if getattr(self.server, "access_log", True) and "101" not in str(self.status):
+            WSGIHandler.log_request(self)
 
 
 def find_middleware(app: Any) -> Optional[SocketIOMiddleware]:

@@ -372,6 +372,7 @@
     var self = this;
     var xhr = this.getter = new window.XMLHttpRequest();
     xhr.open('GET', this.url() + (this.sessionid || '') + '/' + stamp(), true);
+    xhr.withCredentials = !!this.socket.options.withCredentials;
     xhr.onload = function () {
       if (self.getter !== xhr) return;
       self.getter = null;
@@ -402,6 +403,7 @@
     var self = this;
     var xhr = this.poster = new window.XMLHttpRequest();
     xhr.open('POST', this.url() + this.sessionid + '/send', true);
+    xhr.withCredentials = !!this.socket.options.withCredentials;
     xhr.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded; charset=utf-8');
     xhr.onload = function () {
       if (self.poster !== xhr) return;
@@ -541,6 +543,9 @@
     reconnect: false,
     reconnectionDelay: 500,
     maxReconnectionAttempts: 10,
+    // Send cookies with cross-origin polls (our server allows it for allowed
+    // origins; the node 0.6 server does not, so it is off unless asked for).
+    withCredentials: false,
     document: null
   };
 

@@ -1,0 +1,40 @@
+"""A gunicorn worker for Socket.IO apps: gevent-websocket's, made graceful.
+
+``gunicorn -k socketio_wsgi.workers.GeventSocketIOWorker module:app``
+
+It serves with :class:`socketio_wsgi.server.SocketIOHandler` (refusals before
+the websocket handshake, inline Flash policy) and, on SIGTERM/SIGINT/SIGQUIT,
+shuts the middleware down as ``serve()`` does: no new sessions, every session
+closed with its events (``on_disconnect`` reason "server shutdown",
+``on_finish``), polling clients given part of ``--graceful-timeout`` to
+collect what was queued.  gevent-websocket's own worker leaves the sessions to
+be killed with the process, so their closing events never run.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
+
+from .server import SocketIOHandler, find_middleware
+
+__all__ = ["GeventSocketIOWorker"]
+
+
+class GeventSocketIOWorker(GeventWebSocketWorker):
+    wsgi_handler = SocketIOHandler
+
+    def _shut_sessions(self) -> None:
+        middleware = find_middleware(getattr(self, "wsgi", None))
+        if middleware is not None and middleware.engine.accepting:
+            grace = max(0.0, min(5.0, float(self.cfg.graceful_timeout) - 1.0))
+            gevent.spawn(middleware.engine.shutdown, grace)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._shut_sessions()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self._shut_sessions()
+        super().handle_quit(sig, frame)
