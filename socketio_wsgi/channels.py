@@ -107,6 +107,22 @@ class MemoryBackend:
 
     def publish(self, frame: bytes, channels: Optional[Iterable[str]] = None,
                 exclude: Optional[str] = None) -> int:
+        if isinstance(channels, str):
+            channels = (channels,)
+        if isinstance(channels, (tuple, list)) and len(channels) == 1:
+            # The common case (broadcast_channel to one channel): nobody can be
+            # reached twice, so no seen-set and no generator.
+            members = self.channels.get(next(iter(channels)))
+            if not members:
+                return 0
+            sessions = self.sessions
+            reached = 0
+            for sid in list(members):
+                if sid != exclude:
+                    session = sessions.get(sid)
+                    if session is not None and session.push(frame):
+                        reached += 1
+            return reached
         reached = 0
         for _sid, session in self._recipients(channels, exclude):
             if session.push(frame):

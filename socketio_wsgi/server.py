@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 from typing import Any, Callable, Optional
 
@@ -28,6 +29,17 @@ log = logging.getLogger("socketio_wsgi.server")
 
 
 class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
+    def handle(self):
+        # pywsgi writes a response's headers and body with two sends; with
+        # Nagle on, the body waits for the client's delayed ACK (~40 ms) on
+        # every keep-alive poll, and a websocket's first frame waits behind
+        # the 101 response.  Our writes are whole frames: send them at once.
+        try:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass  # not a TCP socket (a unix socket)
+        return super().handle()
+
     def upgrade_websocket(self):
         middleware = getattr(self.server, "socketio_middleware", None)
         if middleware is not None and self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":

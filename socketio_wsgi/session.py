@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Deque, FrozenSet, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, FrozenSet, List, Optional
 
 import gevent
 import gevent.event
@@ -52,7 +52,7 @@ class Session:
     __slots__ = (
         "session_id", "transport", "engine", "state", "origin", "request", "context",
         "socket", "channel_list", "channel_key", "lock", "close_reason",
-        "_queue", "queued_bytes", "_waiter", "_close_timer",
+        "_queue", "queued_bytes", "_waiter", "_notify", "_close_timer",
         "hb_sent", "hb_acked", "hb_sent_at", "__weakref__",
     )
 
@@ -73,7 +73,8 @@ class Session:
         self._queue: Deque[bytes] = collections.deque()
         self.queued_bytes = 0
         self._waiter: Optional[gevent.event.Event] = None
-        self._close_timer: Optional[gevent.Greenlet] = None
+        self._notify: Optional[Callable[[], None]] = None
+        self._close_timer: Any = None  # a gevent loop timer
         self.hb_sent = 0
         self.hb_acked = 0
         self.hb_sent_at = 0.0
@@ -97,10 +98,19 @@ class Session:
         if len(queue) > options.max_queue_messages or self.queued_bytes > options.max_queue_bytes:
             self.engine.close_later(self, Reason.LIMIT_EXCEEDED)
             return False
+        notify = self._notify
+        if notify is not None:
+            notify()
+            return True
         waiter = self._waiter
         if waiter is not None:
             waiter.set()
         return True
+
+    def set_notify(self, notify: Optional[Callable[[], None]]) -> None:
+        """Call ``notify()`` instead of setting the waiter when a frame is queued
+        (the websocket transport flushes from the event loop instead)."""
+        self._notify = notify
 
     def has_queued(self) -> bool:
         return bool(self._queue)
@@ -132,22 +142,27 @@ class Session:
         return self._waiter is waiter
 
     def wake(self) -> None:
-        if self._waiter is not None:
+        if self._notify is not None:
+            self._notify()
+        elif self._waiter is not None:
             self._waiter.set()
 
     # -- polling gap --------------------------------------------------------
     def start_close_timer(self, seconds: float) -> None:
-        """Between polling requests: close unless a request comes within ``seconds``."""
+        """Between polling requests: close unless a request comes within ``seconds``.
+
+        A libev timer, not a greenlet: it is armed and stopped on every poll,
+        and only when it fires does ``close_later`` spawn the close."""
         self.cancel_close_timer()
         if self.state is not CLOSED:
-            self._close_timer = gevent.spawn_later(seconds, self.engine.close, self, Reason.CLOSE_TIMEOUT)
+            timer = self._close_timer = gevent.get_hub().loop.timer(seconds)
+            timer.start(self.engine.close_later, self, Reason.CLOSE_TIMEOUT)
 
     def cancel_close_timer(self) -> None:
         timer = self._close_timer
         if timer is not None:
             self._close_timer = None
-            if timer is not gevent.getcurrent():
-                timer.kill(block=False)
+            timer.stop()
 
     # -- heartbeats (streaming transports) ----------------------------------
     def heartbeat_frame(self, now: Optional[float] = None) -> bytes:

@@ -498,3 +498,14 @@ def test_bad_input_never_produces_a_500_or_traceback(server, bystander):
         code, _, body = http_request(server, method, path)
         assert 400 <= code < 500, (method, path, code)
         assert b"Traceback" not in body
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_messages_sent_in_on_connect_follow_the_session_id(make_server_thread, transport):
+    server = make_server_thread()
+    server.on("on_connect", lambda request, socket, context: socket.send_and_broadcast("welcome"))
+    with connect(server, transport) as first:
+        assert first.receive(timeout=5) == "welcome"
+        with connect(server, transport) as second:
+            assert second.receive(timeout=5) == "welcome"
+            assert first.receive(timeout=5) == "welcome"  # the broadcast of the second connect

@@ -91,7 +91,7 @@ def stream_payloads(session: Session, waiter: gevent.event.Event) -> Iterator[by
             if now >= deadline:
                 engine.close(session, Reason.HEARTBEAT_TIMEOUT)
                 continue
-            wake_at = min(deadline, next_beat)
+            wake_at = deadline  # no new heartbeat while one is unanswered
         elif now >= next_beat:
             yield session.heartbeat_frame(now)
             next_beat = now + interval

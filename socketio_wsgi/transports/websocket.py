@@ -2,15 +2,17 @@
 
 gevent-websocket performs the upgrade; from then on this module owns the
 socket: :mod:`socketio_wsgi.wsframes` reads frames with size limits checked
-from their headers, and one writer greenlet per connection drains the
-session queue (several queued messages go out as one payload, one frame)
-and sends heartbeats.
+from their headers.  Writes need no greenlet per connection: a loop callback
+sends each session's queue as one frame with a non-blocking send, and
+heartbeats run on libev timers (see :class:`_Output`).
 """
 from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Optional
+import threading
+import time
+from typing import List, Optional
 
 import gevent
 import gevent.event
@@ -43,23 +45,47 @@ REFUSED_CODE = 4403
 _WRITER_GRACE = 5.0
 
 
+_last_text = (b"", b"")  # (payload, frame): a broadcast's frame is built once
+
+
+def text_frame(payload: bytes) -> bytes:
+    """The text frame for ``payload``; the same object again reuses the last frame."""
+    global _last_text
+    last_payload, last_frame = _last_text
+    if payload is last_payload:
+        return last_frame
+    frame = build_frame(OP_TEXT, payload)
+    _last_text = (payload, frame)
+    return frame
+
+
 class WSConnection:
     """Thread-of-control-safe writes and one-time close on an upgraded socket."""
 
-    __slots__ = ("_ws", "_write", "read", "_lock", "closed", "close_code")
+    __slots__ = ("_ws", "_write", "send_now", "read", "_lock", "closed", "close_code")
 
     def __init__(self, ws):
         self._ws = ws
         self._write = ws.raw_write
         self.read = ws.raw_read
+        # gevent sockets wrap a non-blocking OS socket: its send never waits
+        # (returns what it took, or raises BlockingIOError).
+        sock = getattr(getattr(ws, "handler", None), "socket", None)
+        self.send_now = getattr(getattr(sock, "_sock", None), "send", None)
         self._lock = gevent.lock.Semaphore()
         self.closed = False
         self.close_code: Optional[int] = None
 
     def write_text(self, payload: bytes) -> None:
-        frame = build_frame(OP_TEXT, payload)
+        self.write_raw(text_frame(payload))
+
+    def write_raw(self, data) -> None:
         with self._lock:
-            self._write(frame)
+            self._write(data)
+
+    def busy(self) -> bool:
+        """A blocking write holds the socket (a pong, a close frame)."""
+        return self._lock.locked()
 
     def on_control(self, opcode: int, payload: bytes) -> None:
         if opcode == OP_PING and not self.closed:
@@ -72,10 +98,31 @@ class WSConnection:
             return
         self.closed = True
         try:
-            with self._lock:
-                self._write(build_frame(OP_CLOSE, close_payload(code, reason)))
+            self.write_raw(build_frame(OP_CLOSE, close_payload(code, reason)))
         except OSError:
             pass
+        self.shutdown()
+
+    def close_nowait(self, code: int, reason: str = ""):
+        """:meth:`close` for a loop callback: returns what of the close frame the
+        socket did not take (to be written by a greenlet, then :meth:`shutdown`),
+        or None when it is done."""
+        if self.closed:
+            return None
+        self.closed = True
+        frame = build_frame(OP_CLOSE, close_payload(code, reason))
+        try:
+            sent = self.send_now(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = len(frame)  # a dead socket: nobody to tell
+        if sent < len(frame):
+            return memoryview(frame)[sent:]
+        self.shutdown()
+        return None
+
+    def shutdown(self) -> None:
         self._ws.closed = True  # gevent-websocket must not write a second close frame
         sock = getattr(getattr(self._ws, "handler", None), "socket", None)
         if sock is not None:
@@ -83,6 +130,167 @@ class WSConnection:
                 sock.shutdown(_socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def close_for(self, session: Session) -> None:
+        self.close(*self.close_args(session))
+
+    def close_args(self, session: Session):
+        return (self.close_code or CLOSE_CODES.get(session.close_reason or "", 1000),
+                session.close_reason or "")
+
+
+class _Output:
+    """Everything one websocket session sends, without a greenlet of its own.
+
+    ``Session.push`` (and ``wake``) call :meth:`notify`; the hub's
+    :class:`_Flusher` then calls :meth:`flush` once per loop iteration, which
+    writes the whole queue as one frame with a non-blocking send.  Only when
+    the socket does not take everything (a slow client) does a helper
+    greenlet finish the job, and while it lives nothing is written around it,
+    so frames never reorder or interleave.  Heartbeats run on a libev timer.
+    """
+
+    __slots__ = ("session", "conn", "flusher", "scheduled", "helper", "timer", "next_beat",
+                 "interval", "hb_timeout", "__weakref__")
+
+    def __init__(self, session: Session, conn: WSConnection):
+        options = session.engine.options
+        self.session = session
+        self.conn = conn
+        self.flusher = _Flusher.current()
+        self.scheduled = False
+        self.helper: Optional[gevent.Greenlet] = None
+        self.timer = None
+        self.interval = options.heartbeat_interval
+        self.hb_timeout = options.heartbeat_timeout
+        self.next_beat = time.monotonic() + self.interval
+
+    # -- writing ------------------------------------------------------------
+    def notify(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.flusher.add(self)
+
+    def flush(self) -> None:
+        """Runs in the hub (a loop callback): must never block."""
+        self.scheduled = False
+        session, conn = self.session, self.conn
+        if self.helper is not None or conn.closed:
+            return  # the helper writes what is queued, in order
+        if conn.busy():
+            self.helper = gevent.spawn(self._finish, None)
+            return
+        if session.has_queued():
+            frame = text_frame(session.drain())
+            try:
+                sent = conn.send_now(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                session.engine.close_later(session, Reason.CLIENT_CLOSED)
+                return
+            if sent < len(frame):
+                self.helper = gevent.spawn(self._finish, memoryview(frame)[sent:])
+                return
+        if session.state is CLOSED:
+            rest = conn.close_nowait(*conn.close_args(session))
+            if rest is not None:
+                self.helper = gevent.spawn(self._finish_close, rest)
+
+    def _finish(self, rest) -> None:
+        """Helper greenlet: blocking writes until the queue is empty; closes
+        the socket if the session has ended meanwhile."""
+        session, conn = self.session, self.conn
+        try:
+            if rest is not None:
+                conn.write_raw(rest)
+            while session.has_queued() and not conn.closed:
+                conn.write_text(session.drain())
+        except OSError:
+            session.engine.close(session, Reason.CLIENT_CLOSED)
+        finally:
+            self.helper = None
+        if session.state is CLOSED:
+            conn.close_for(session)
+
+    def _finish_close(self, rest) -> None:
+        try:
+            self.conn.write_raw(rest)
+        except OSError:
+            pass
+        finally:
+            self.helper = None
+            self.conn.shutdown()
+
+    # -- heartbeats (libev timer callbacks: no blocking, no handlers) -------
+    def start(self) -> None:
+        self._arm(self.interval)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+
+    def _arm(self, delay: float) -> None:
+        self.stop()
+        self.timer = self.flusher.loop.timer(max(0.0, delay))
+        self.timer.start(self._beat)
+
+    def _beat(self) -> None:
+        session = self.session
+        if session.state is CLOSED:
+            return
+        now = time.monotonic()
+        if session.awaiting_echo():
+            deadline = session.hb_sent_at + self.hb_timeout
+            if now >= deadline:
+                session.engine.close_later(session, Reason.HEARTBEAT_TIMEOUT)
+                return
+            wake_at = deadline  # no new heartbeat while one is unanswered
+        elif now >= self.next_beat:
+            session.push(session.heartbeat_frame(now))
+            self.next_beat = now + self.interval
+            wake_at = min(now + self.hb_timeout, self.next_beat)
+        else:
+            wake_at = self.next_beat
+        self._arm(wake_at - now)
+
+
+class _Flusher:
+    """Writes what sessions queued, once per event-loop iteration.
+
+    Frames pushed while a greenlet runs (a broadcast's thousand pushes, a
+    handler's several sends) go out when the hub next runs its callbacks: one
+    non-blocking send per connection, no greenlet switch, and several queued
+    messages joined into one frame.
+    """
+
+    _local = threading.local()
+
+    def __init__(self) -> None:
+        self.loop = gevent.get_hub().loop
+        self.pending: List[_Output] = []
+
+    @classmethod
+    def current(cls) -> "_Flusher":
+        flusher = getattr(cls._local, "flusher", None)
+        if flusher is None:
+            flusher = cls._local.flusher = cls()
+        return flusher
+
+    def add(self, output: _Output) -> None:
+        if not self.pending:
+            self.loop.run_callback(self.flush)
+        self.pending.append(output)
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        for output in pending:
+            try:
+                output.flush()
+            except Exception:  # one broken connection must not stall the others
+                output.scheduled = False
+                log.exception("session %s: write failed", output.session.session_id)
 
 
 class WebSocketTransport(Transport):
@@ -108,33 +316,71 @@ class WebSocketTransport(Transport):
         return []
 
     def serve(self, session: Session, conn: WSConnection) -> None:
+        if conn.send_now is None:  # not a gevent socket: a writer greenlet instead
+            return self._serve_with_writer(session, conn)
+        out = _Output(session, conn)
+        session.set_notify(out.notify)
+        out.notify()  # what on_connect queued (or its failure) goes out first
+        out.start()
+        reason = Reason.CLIENT_CLOSED
+        try:
+            self._read_loop(session, conn)
+        except Exception as exc:  # noqa: BLE001 - sorted out by _ended
+            reason = self._ended(session, conn, exc, reason)
+        finally:
+            out.stop()
+            self.engine.close(session, reason)
+            session.set_notify(None)
+            helper = out.helper
+            if helper is not None:
+                helper.join(timeout=_WRITER_GRACE)
+                if not helper.dead:
+                    helper.kill(block=False)
+            if not conn.closed:
+                with gevent.Timeout(_WRITER_GRACE, False):
+                    try:
+                        data = session.drain()
+                        if data:
+                            conn.write_text(data)
+                    except OSError:
+                        pass
+            conn.close_for(session)
+
+    def _ended(self, session: Session, conn: WSConnection, exc: Exception, reason: str) -> str:
+        """Close code and reason for how the read loop ended; re-raises the unexpected."""
+        if isinstance(exc, (ConnectionClosed, OSError)):
+            return reason
+        if isinstance(exc, MessageTooBig):
+            log.warning("session %s: %s", session.session_id, exc)
+            conn.close_code = exc.code
+            return Reason.LIMIT_EXCEEDED
+        if isinstance(exc, FrameError):
+            log.warning("session %s: websocket protocol error: %s", session.session_id, exc)
+            conn.close_code = exc.code
+            return Reason.PROTOCOL_ERROR
+        if isinstance(exc, MessageTooLarge):
+            conn.close_code = 1009
+            return reason
+        if isinstance(exc, ProtocolError):
+            conn.close_code = 1007
+            return reason
+        raise exc
+
+    def _serve_with_writer(self, session: Session, conn: WSConnection) -> None:
         waiter = gevent.event.Event()
         session.set_waiter(waiter)
         writer = gevent.spawn(self._write_loop, session, conn, waiter)
         reason = Reason.CLIENT_CLOSED
         try:
             self._read_loop(session, conn)
-        except ConnectionClosed:
-            pass
-        except MessageTooBig as exc:
-            log.warning("session %s: %s", session.session_id, exc)
-            conn.close_code, reason = exc.code, Reason.LIMIT_EXCEEDED
-        except FrameError as exc:
-            log.warning("session %s: websocket protocol error: %s", session.session_id, exc)
-            conn.close_code, reason = exc.code, Reason.PROTOCOL_ERROR
-        except MessageTooLarge:
-            conn.close_code = 1009
-        except ProtocolError:
-            conn.close_code = 1007
-        except OSError:
-            pass
+        except Exception as exc:  # noqa: BLE001 - sorted out by _ended
+            reason = self._ended(session, conn, exc, reason)
         finally:
             self.engine.close(session, reason)
             writer.join(timeout=_WRITER_GRACE)
             if not writer.dead:
                 writer.kill(block=False)
-            conn.close(conn.close_code or CLOSE_CODES.get(session.close_reason or "", 1000),
-                       session.close_reason or "")
+            conn.close_for(session)
 
     def _read_loop(self, session: Session, conn: WSConnection) -> None:
         options = self.engine.options
