@@ -246,13 +246,14 @@ class Metric:
     label: str
     unit: str
     pick: Any  # result dict -> number (or None)
-    higher_is_better: bool = True
     fmt: str = "{:,.0f}"
 
 
 def cpu_per_unit(result: dict) -> Optional[float]:
     """Server CPU time per message or delivery: steadier than rates on a busy machine."""
-    return result["srvCpu"] * 1e4 / result["rate"] if result["rate"] else None
+    if result.get("srvCpu") is None or not result["rate"]:
+        return None
+    return result["srvCpu"] * 1e4 / result["rate"]
 
 
 def metrics_for(settings: Dict[str, dict], scenarios: Sequence[str]) -> List[Metric]:
@@ -261,34 +262,34 @@ def metrics_for(settings: Dict[str, dict], scenarios: Sequence[str]) -> List[Met
         for c in settings["echo"]["clients"]:
             row = f"echo {c}"
             out += [Metric(row, f"echo, {c} clients", "msg/s", lambda r: r["rate"]),
-                    Metric(row, f"echo, {c} clients", "p50 ms", lambda r: r["p50"], False, "{:.2f}"),
-                    Metric(row, f"echo, {c} clients", "p99 ms", lambda r: r["p99"], False, "{:.2f}"),
-                    Metric(row, f"echo, {c} clients", "server CPU us/msg", cpu_per_unit, False, "{:.1f}")]
+                    Metric(row, f"echo, {c} clients", "p50 ms", lambda r: r["p50"], "{:.2f}"),
+                    Metric(row, f"echo, {c} clients", "p99 ms", lambda r: r["p99"], "{:.2f}"),
+                    Metric(row, f"echo, {c} clients", "server CPU us/msg", cpu_per_unit, "{:.1f}")]
     if "fanout" in scenarios:
         for n in settings["fanout"]["subscribers"]:
             row = f"fanout {n}"
             out += [Metric(row, f"fan-out, {n} subscribers", "deliveries/s", lambda r: r["rate"]),
                     Metric(row, f"fan-out, {n} subscribers", "last delivery p50 ms",
-                           lambda r: r["last_p50"], False, "{:.2f}"),
+                           lambda r: r["last_p50"], "{:.2f}"),
                     Metric(row, f"fan-out, {n} subscribers", "server CPU us/delivery", cpu_per_unit,
-                           False, "{:.1f}")]
+                           "{:.1f}")]
     if "idle" in scenarios:
         stages = settings["idle"]["stages"]
         for i, n in enumerate(stages):
             label = f"idle, {n:,} connections"
             out += [Metric("idle", label, "handshakes/s", lambda r, i=i: r["stages"][i]["handshakes"]),
                     Metric("idle", label, "RSS KB/conn", lambda r, i=i: r["stages"][i]["rss_per_conn_kb"],
-                           False, "{:.1f}")]
+                           "{:.1f}")]
         hold = settings["idle"]["hold"]
         out += [Metric("idle", f"idle, {stages[-1]:,} connections", f"alive after {hold:g} s",
-                       lambda r: r["alive"], True, "{:,.0f}"),
+                       lambda r: r["alive"], "{:,.0f}"),
                 Metric("idle", f"idle, {stages[-1]:,} connections", "heartbeats/conn (min)",
-                       lambda r: r["min_heartbeats"], True, "{:,.0f}")]
+                       lambda r: r["min_heartbeats"], "{:,.0f}")]
     if "polling" in scenarios:
         for c in settings["polling"]["clients"]:
             out += [Metric(f"polling {c}", f"xhr-polling, {c} clients", "msg/s", lambda r: r["rate"]),
                     Metric(f"polling {c}", f"xhr-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
-                           False, "{:.0f}")]
+                           "{:.0f}")]
     return out
 
 
@@ -325,8 +326,8 @@ def cpu_rows(results: Dict[Tuple[str, str], List[dict]], peers: List[Peer]) -> L
             srv, lg = [], []
             for r in results.get((row, peer.key), []):
                 parts = r.get("stages", [r])
-                srv += [p["srvCpu"] for p in parts if "srvCpu" in p]
-                lg += [p["lgCpu"] for p in parts if "lgCpu" in p]
+                srv += [p["srvCpu"] for p in parts if p.get("srvCpu") is not None]
+                lg += [p["lgCpu"] for p in parts if p.get("lgCpu") is not None]
             cells.append(f"{statistics.median(srv):.0f} / {statistics.median(lg):.0f}" if srv else "-")
         rows.append(cells)
     return rows
@@ -345,7 +346,8 @@ def table(results: Dict[Tuple[str, str], List[dict]], peers: List[Peer], skipped
                 continue
             value, ratio = summarise(results, metric, peer.key)
             if value is None:
-                cells.append("error")
+                failed = any("error" in r for r in results.get((metric.row, peer.key), []))
+                cells.append("error" if failed else "-")
             elif ratio is None:
                 cells.append(metric.fmt.format(value))
             else:

@@ -44,8 +44,10 @@ class Window {
 
   stop() {
     this.seconds = (now() - this.t0) / 1000;
-    this.lgCpu = (cpuMs(process.pid) - this.lg0) / (this.seconds * 10);  // percent of one core
-    this.srvCpu = (cpuMs(cfg.serverPid) - this.srv0) / (this.seconds * 10);
+    // Percent of one core; null for windows too short for 10 ms clock ticks.
+    const share = (ms) => (this.seconds < 0.2 ? null : ms / (this.seconds * 10));
+    this.lgCpu = share(cpuMs(process.pid) - this.lg0);
+    this.srvCpu = share(cpuMs(cfg.serverPid) - this.srv0);
     return this;
   }
 }
