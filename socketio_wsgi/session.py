@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Callable, Deque, FrozenSet, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, FrozenSet, List, Optional, Tuple
 
 import gevent
 import gevent.event
@@ -53,7 +53,7 @@ class Session:
         "session_id", "transport", "engine", "state", "origin", "request", "context",
         "socket", "channel_list", "channel_key", "lock", "close_reason",
         "_queue", "queued_bytes", "_waiter", "_notify", "_close_timer",
-        "hb_sent", "hb_acked", "hb_sent_at", "__weakref__",
+        "hb_sent", "hb_acked", "hb_sent_at", "hb_next", "__weakref__",
     )
 
     def __init__(self, engine: "Engine", transport: str, session_id: str,
@@ -78,6 +78,7 @@ class Session:
         self.hb_sent = 0
         self.hb_acked = 0
         self.hb_sent_at = 0.0
+        self.hb_next = 0.0
 
     def __repr__(self) -> str:
         return f"<Session {self.session_id} {self.transport} {self.state}>"
@@ -181,3 +182,24 @@ class Session:
 
     def awaiting_echo(self) -> bool:
         return self.hb_acked < self.hb_sent
+
+    def start_heartbeats(self, now: float) -> None:
+        """The first heartbeat is due one ``heartbeat_interval`` after ``now``."""
+        self.hb_next = now + self.engine.options.heartbeat_interval
+
+    def heartbeat_step(self, now: float) -> Tuple[Optional[bytes], Optional[float]]:
+        """The heartbeat rule, for every streaming transport.
+
+        Returns ``(frame, wake_at)``: a heartbeat to send now (or None) and when
+        to step again; ``wake_at`` is None when the echo is overdue (the caller
+        closes the session).  No new heartbeat goes out while one is unanswered.
+        """
+        options = self.engine.options
+        if self.awaiting_echo():
+            deadline = self.hb_sent_at + options.heartbeat_timeout
+            return None, (None if now >= deadline else deadline)
+        if now >= self.hb_next:
+            frame = self.heartbeat_frame(now)
+            self.hb_next = now + options.heartbeat_interval
+            return frame, min(now + options.heartbeat_timeout, self.hb_next)
+        return None, self.hb_next

@@ -132,11 +132,8 @@ def test_websocket_client_that_stops_answering_heartbeats_is_dropped(make_server
     server.record("on_disconnect", "on_finish")
     client = connect(server, "websocket", auto_heartbeat=False)
     sid = client.session_id
-    started = time.monotonic()
     wait_for(lambda: ("on_finish", sid) in server.events, timeout=5)
-    elapsed = time.monotonic() - started
     assert server.events == [("on_disconnect", sid, Reason.HEARTBEAT_TIMEOUT), ("on_finish", sid)]
-    assert elapsed < 5  # bounded by the wait; the exact figure is in the closing note
     with pytest.raises(ConnectionClosedError):
         client.receive(timeout=2)
     assert server.call(lambda: sid not in server.engine.sessions)
@@ -406,35 +403,28 @@ def test_malformed_websocket_payload_closes_with_1007(server, bystander, caplog,
     assert len(warnings(caplog)) == 1
 
 
-def test_invalid_utf8_websocket_frame_closes_with_1007(server, bystander):
+@pytest.mark.parametrize("opcode, data, code", [
+    (0x1, b"~m~2~m~\xff\xfe", 1007),  # a text frame that is not UTF-8
+    (0x2, b"\x00\x01", 1003),          # binary frames are not part of Socket.IO 0.6
+])
+def test_unusable_websocket_frames_close_with_their_code(server, bystander, opcode, data, code):
     client = connect(server, "websocket")
-    client.send_frame(0x1, b"~m~2~m~\xff\xfe")
+    client.send_frame(opcode, data)
     with pytest.raises(ConnectionClosedError) as info:
         client.receive(timeout=5)
-    assert info.value.code == 1007
-
-
-def test_binary_websocket_frame_closes_with_1003(server, bystander):
-    client = connect(server, "websocket")
-    client.send_frame(0x2, b"\x00\x01")
-    with pytest.raises(ConnectionClosedError) as info:
-        client.receive(timeout=5)
-    assert info.value.code == 1003
+    assert info.value.code == code
 
 
 @pytest.mark.parametrize("path, status, words", [
     ("/socket.io/carrier-pigeon/", 404, "unknown transport"),
     ("/socket.io/xhr-polling/12345678901234567890/1", 404, "unknown session"),
-    ("/socket.io/jsonp-polling//1/", 400, "callback index"),
+    ("/socket.io/jsonp-polling//abc", 400, "callback index"),
 ])
 def test_unknown_transport_and_session_get_clear_statuses(server, bystander, caplog, path, status, words):
-    if "jsonp" in path:
-        path = "/socket.io/jsonp-polling//abc"
     caplog.clear()
     code, _, body = http_request(server, "GET", path)
     assert code == status and words in body.decode()
-    if status == 404:
-        assert len(warnings(caplog)) == 1
+    assert len(warnings(caplog)) == 1
 
 
 def test_websocket_to_unknown_session_is_refused_before_upgrade(server, bystander):

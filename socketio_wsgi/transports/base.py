@@ -75,10 +75,8 @@ def stream_payloads(session: Session, waiter: gevent.event.Event) -> Iterator[by
     ``heartbeat_interval`` and its echo must arrive within ``heartbeat_timeout``.
     """
     engine = session.engine
-    interval = engine.options.heartbeat_interval
-    timeout = engine.options.heartbeat_timeout
     monotonic = time.monotonic
-    next_beat = monotonic() + interval
+    session.start_heartbeats(monotonic())
     while True:
         data = session.drain()
         if data:
@@ -86,21 +84,15 @@ def stream_payloads(session: Session, waiter: gevent.event.Event) -> Iterator[by
         if session.state is CLOSED:
             return
         now = monotonic()
-        if session.awaiting_echo():
-            deadline = session.hb_sent_at + timeout
-            if now >= deadline:
-                engine.close(session, Reason.HEARTBEAT_TIMEOUT)
-                continue
-            wake_at = deadline  # no new heartbeat while one is unanswered
-        elif now >= next_beat:
-            yield session.heartbeat_frame(now)
-            next_beat = now + interval
+        beat, wake_at = session.heartbeat_step(now)
+        if wake_at is None:
+            engine.close(session, Reason.HEARTBEAT_TIMEOUT)
             continue
-        else:
-            wake_at = next_beat
+        if beat:
+            yield beat
         waiter.clear()
         if not session.has_queued() and session.state is not CLOSED:
-            waiter.wait(max(0.0, wake_at - now))
+            waiter.wait(max(0.0, wake_at - monotonic()))
 
 
 def read_post_payload(environ: dict, max_body: int, max_payload: int) -> str:

@@ -21,7 +21,7 @@ from ..errors import ConnectionRefused
 from ..http import Headers, respond, text_response
 from ..protocol import ProtocolError, decode_frames
 from ..session import CLOSED, Session
-from .base import HttpTransport, refuse
+from .base import HttpTransport, log, refuse
 
 __all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal", "watch_hangup", "stop_watch"]
 
@@ -153,12 +153,12 @@ class JsonpPolling(XhrPolling):
 
     def open(self, environ: dict, start_response, cors: Headers):
         if self.callback_index(environ) is None:
-            return _missing_index(start_response, cors)
+            return _missing_index(environ, start_response, cors)
         return super().open(environ, start_response, cors)
 
     def resume(self, environ: dict, start_response, session: Session, cors: Headers):
         if self.callback_index(environ) is None:
-            return _missing_index(start_response, cors)
+            return _missing_index(environ, start_response, cors)
         return super().resume(environ, start_response, session, cors)
 
     def answer(self, environ: dict, start_response, body: bytes, cors: Headers):
@@ -177,7 +177,9 @@ class JsonpPolling(XhrPolling):
         return data
 
 
-def _missing_index(start_response, cors: Headers):
+def _missing_index(environ: dict, start_response, cors: Headers):
+    log.warning("%s %s: 400 missing JSONP callback index", environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO", "")[:200])
     return text_response(start_response, 400,
                          "missing JSONP callback index (a number of at most 9 digits ending the path)",
                          cors)

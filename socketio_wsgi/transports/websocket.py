@@ -15,7 +15,6 @@ import time
 from typing import List, Optional
 
 import gevent
-import gevent.event
 import gevent.lock
 
 from ..errors import ConnectionRefused, MessageTooLarge
@@ -24,7 +23,7 @@ from ..protocol import ProtocolError
 from ..session import CLOSED, Reason, Session
 from ..wsframes import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, FrameError,
                         MessageReader, MessageTooBig, build_frame, close_payload)
-from .base import Transport, stream_payloads
+from .base import Transport
 
 __all__ = ["WebSocketTransport", "WSConnection", "CLOSE_CODES"]
 
@@ -150,20 +149,15 @@ class _Output:
     so frames never reorder or interleave.  Heartbeats run on a libev timer.
     """
 
-    __slots__ = ("session", "conn", "flusher", "scheduled", "helper", "timer", "next_beat",
-                 "interval", "hb_timeout", "__weakref__")
+    __slots__ = ("session", "conn", "flusher", "scheduled", "helper", "timer", "__weakref__")
 
     def __init__(self, session: Session, conn: WSConnection):
-        options = session.engine.options
         self.session = session
         self.conn = conn
         self.flusher = _Flusher.current()
         self.scheduled = False
         self.helper: Optional[gevent.Greenlet] = None
         self.timer = None
-        self.interval = options.heartbeat_interval
-        self.hb_timeout = options.heartbeat_timeout
-        self.next_beat = time.monotonic() + self.interval
 
     # -- writing ------------------------------------------------------------
     def notify(self) -> None:
@@ -224,7 +218,9 @@ class _Output:
 
     # -- heartbeats (libev timer callbacks: no blocking, no handlers) -------
     def start(self) -> None:
-        self._arm(self.interval)
+        now = time.monotonic()
+        self.session.start_heartbeats(now)
+        self._arm(self.session.hb_next - now)
 
     def stop(self) -> None:
         if self.timer is not None:
@@ -241,18 +237,12 @@ class _Output:
         if session.state is CLOSED:
             return
         now = time.monotonic()
-        if session.awaiting_echo():
-            deadline = session.hb_sent_at + self.hb_timeout
-            if now >= deadline:
-                session.engine.close_later(session, Reason.HEARTBEAT_TIMEOUT)
-                return
-            wake_at = deadline  # no new heartbeat while one is unanswered
-        elif now >= self.next_beat:
-            session.push(session.heartbeat_frame(now))
-            self.next_beat = now + self.interval
-            wake_at = min(now + self.hb_timeout, self.next_beat)
-        else:
-            wake_at = self.next_beat
+        beat, wake_at = session.heartbeat_step(now)
+        if wake_at is None:
+            session.engine.close_later(session, Reason.HEARTBEAT_TIMEOUT)
+            return
+        if beat:
+            session.push(beat)
         self._arm(wake_at - now)
 
 
@@ -316,8 +306,8 @@ class WebSocketTransport(Transport):
         return []
 
     def serve(self, session: Session, conn: WSConnection) -> None:
-        if conn.send_now is None:  # not a gevent socket: a writer greenlet instead
-            return self._serve_with_writer(session, conn)
+        if conn.send_now is None:
+            raise RuntimeError("the websocket transport needs gevent's pywsgi server (a gevent socket)")
         out = _Output(session, conn)
         session.set_notify(out.notify)
         out.notify()  # what on_connect queued (or its failure) goes out first
@@ -366,22 +356,6 @@ class WebSocketTransport(Transport):
             return reason
         raise exc
 
-    def _serve_with_writer(self, session: Session, conn: WSConnection) -> None:
-        waiter = gevent.event.Event()
-        session.set_waiter(waiter)
-        writer = gevent.spawn(self._write_loop, session, conn, waiter)
-        reason = Reason.CLIENT_CLOSED
-        try:
-            self._read_loop(session, conn)
-        except Exception as exc:  # noqa: BLE001 - sorted out by _ended
-            reason = self._ended(session, conn, exc, reason)
-        finally:
-            self.engine.close(session, reason)
-            writer.join(timeout=_WRITER_GRACE)
-            if not writer.dead:
-                writer.kill(block=False)
-            conn.close_for(session)
-
     def _read_loop(self, session: Session, conn: WSConnection) -> None:
         options = self.engine.options
         reader = MessageReader(conn.read, options.max_payload_size, expect_masked=True,
@@ -396,15 +370,3 @@ class WebSocketTransport(Transport):
             except UnicodeDecodeError:
                 raise FrameError("text frame is not valid UTF-8", 1007) from None
             receive(session, text)
-
-    def _write_loop(self, session: Session, conn: WSConnection, waiter: gevent.event.Event) -> None:
-        try:
-            for payload in stream_payloads(session, waiter):
-                conn.write_text(payload)
-        except OSError:
-            self.engine.close(session, Reason.CLIENT_CLOSED)
-        finally:
-            session.set_waiter(None)
-            conn.close(conn.close_code or CLOSE_CODES.get(session.close_reason or "", 1000),
-                       session.close_reason or "")
-
