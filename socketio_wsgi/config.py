@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigurationError
 
@@ -27,6 +27,12 @@ class Options:
     ``status_token`` / ``status_addresses``: enable the status endpoint.
     ``flash_policy_port`` (e.g. 843) starts the Flash socket-policy server;
     ``flash_policy_inline`` answers policy requests on the HTTP port too.
+    ``write_timeout``: a write that has not finished within this many seconds
+    drops its connection (a client that stops reading cannot pin memory).
+    ``max_channels_per_session`` / ``max_messages_per_payload``: a client that
+    asks for more is closed ("limit exceeded").
+    ``around_handlers(request)``: a context manager entered around every
+    handler call for that request (the Django app saves the session there).
     """
 
     resource: str = "socket.io"
@@ -41,6 +47,9 @@ class Options:
     max_queue_messages: int = 10_000
     max_queue_bytes: int = 16 * MiB
     max_sessions: int = 100_000
+    max_channels_per_session: int = 100
+    max_messages_per_payload: int = 10_000
+    write_timeout: float = 10.0
     max_handshakes_per_minute: Optional[int] = None
     flash_policy_port: Optional[int] = None
     flash_policy_inline: bool = False
@@ -50,6 +59,7 @@ class Options:
     request_adapter: Optional[Callable[[dict], Any]] = None
     backend: Any = None
     handlers: Any = None
+    around_handlers: Optional[Callable[[Any], ContextManager[Any]]] = None
 
     def __post_init__(self) -> None:
         self.resource = self.resource.strip("/")
@@ -61,12 +71,14 @@ class Options:
         if unknown:
             raise ConfigurationError(f"unknown transports {unknown}; choose from {list(ALL_TRANSPORTS)}")
         self.transports = tuple(self.transports)
-        for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration"):
+        for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration",
+                     "write_timeout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
         for name in ("max_message_size", "max_payload_size", "max_queue_messages",
-                     "max_queue_bytes", "max_sessions"):
+                     "max_queue_bytes", "max_sessions", "max_channels_per_session",
+                     "max_messages_per_payload"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-__all__ = ["Headers", "respond", "text_response", "STATUS"]
+__all__ = ["Headers", "respond", "text_response", "STATUS", "SOCKET_KEY"]
+
+#: The environ key under which our server's handler hands a request's client
+#: socket to the transports (to shut it, and to bound writes in time).
+SOCKET_KEY = "socketio_wsgi.socket"
 
 Headers = List[Tuple[str, str]]
 StartResponse = Callable[..., object]

@@ -19,7 +19,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from geventwebsocket.handler import WebSocketHandler
 
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
-from .http import STATUS
+from .http import SOCKET_KEY, STATUS
 from .middleware import SocketIOMiddleware
 from .session import Reason
 
@@ -39,6 +39,13 @@ class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
         except (OSError, AttributeError):
             pass  # not a TCP socket (a unix socket)
         return super().handle()
+
+    def get_environ(self):
+        environ = super().get_environ()
+        # Our transports shut this socket when a session ends while a write
+        # is pending, and put a deadline on every write (``write_timeout``).
+        environ[SOCKET_KEY] = self.socket
+        return environ
 
     def upgrade_websocket(self):
         middleware = getattr(self.server, "socketio_middleware", None)
