@@ -47,6 +47,6 @@ class SocketIOConfig(AppConfig):
     events_loaded: List[str] = []
 
     def ready(self) -> None:
-        from . import conf
+        from . import checks, conf  # noqa: F401  (checks registers the system checks)
         conf.check()
         self.events_loaded = autodiscover()

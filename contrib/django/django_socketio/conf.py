@@ -26,9 +26,10 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MESSAGE_LOG_FORMAT", "option
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 DEFAULT_MESSAGE_LOG_FORMAT = '%(REMOTE_ADDR)s - - [%(TIME)s] "Socket.IO %(TYPE)s: %(MESSAGE)s"'
-# Options that are not settings: the adapter and the handlers are this app's own,
-# and the backend has its own setting with the same name (read by backend()).
-_NOT_SETTINGS = ("request_adapter", "handlers", "backend")
+# Options that are not settings: the adapter, the handlers and the session-saving
+# hook are this app's own, and the backend has its own setting with the same
+# name (read by backend()).
+_NOT_SETTINGS = ("request_adapter", "handlers", "backend", "around_handlers")
 # Django's own fallback when DEBUG is on and ALLOWED_HOSTS is empty.
 _DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]
 _UNSET = object()

@@ -24,9 +24,15 @@ from socketio_wsgi.events import HandlerRegistry, current_registry
 
 from .log import MessageLog
 
-__all__ = ["DjangoHandlers"]
+__all__ = ["DjangoHandlers", "firing"]
 
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("django_socketio_fire_depth", default=0)
+
+
+def firing() -> bool:
+    """True inside :meth:`DjangoHandlers.fire` (which releases database
+    connections when the outermost fire ends)."""
+    return _depth.get() > 0
 
 
 class DjangoHandlers:

@@ -1,12 +1,13 @@
 """The Django project as one WSGI application that also serves Socket.IO.
 
 ``runserver_socketio`` serves :func:`get_wsgi_application`; in production
-point a gevent-websocket server at it, e.g. gunicorn::
+serve it with gunicorn and socketio_wsgi's worker, which closes every session
+with its events on a graceful stop::
 
-    gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker -w 1 \\
+    gunicorn -k socketio_wsgi.workers.GeventSocketIOWorker -w 1 \\
         --env DJANGO_SETTINGS_MODULE=mysite.settings django_socketio.wsgi:application
 
-(``application`` is built on first access, after gunicorn's worker has
+(``application`` is built on first access, after the worker has
 monkey-patched with gevent.)
 """
 from __future__ import annotations
@@ -27,11 +28,14 @@ SAME_SERVER = "django_socketio.same_server"
 
 def socketio_options() -> Dict[str, Any]:
     """``SocketIOMiddleware`` options from the settings, with the Django
-    request adapter (handlers get a real ``HttpRequest``)."""
+    request adapter (handlers get a real ``HttpRequest``) and the hook that
+    saves ``request.session`` after each handler."""
     from . import conf
     from .request import DjangoRequestAdapter
+    from .sessions import save_session_after
     options = conf.middleware_options()
     options["request_adapter"] = DjangoRequestAdapter()
+    options["around_handlers"] = save_session_after
     return options
 
 

@@ -3,13 +3,15 @@
 ``DJTEST_DB`` names the SQLite file of a subprocess server; ``DJTEST_EVENTS``
 a file its handlers append lifecycle lines to; ``DJTEST_EXTRA_APPS`` adds
 apps (comma-separated); ``DJTEST_DEBUG=1`` turns DEBUG on; ``DJTEST_BACKEND``
-sets ``SOCKETIO_BACKEND``.
+sets ``SOCKETIO_BACKEND``; ``DJTEST_ALLOWED_HOSTS`` (comma-separated) replaces
+``ALLOWED_HOSTS``.
 """
 import os
 
 SECRET_KEY = "djtest-only-not-a-secret"
 DEBUG = os.environ.get("DJTEST_DEBUG") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = (os.environ["DJTEST_ALLOWED_HOSTS"].split(",") if os.environ.get("DJTEST_ALLOWED_HOSTS")
+                 else ["127.0.0.1", "localhost", "[::1]"])
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",

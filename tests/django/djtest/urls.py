@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("django_socketio.urls")),
     path("page/", views.page),
     path("hello/", views.hello),
+    path("session-value/<str:name>", views.session_value),
 ]

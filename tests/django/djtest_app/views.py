@@ -8,3 +8,8 @@ def page(request):
 
 def hello(request):
     return HttpResponse(f"hello {request.user.username or 'anonymous'}", content_type="text/plain")
+
+
+def session_value(request, name):
+    """What the session holds under ``name`` (what socket handlers stored there)."""
+    return HttpResponse(str(request.session.get(name, "")), content_type="text/plain")
