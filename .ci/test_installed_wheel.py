@@ -57,7 +57,7 @@ def main() -> int:
                  "assert os.path.isfile(s.CLIENT_PATH), s.CLIENT_PATH; print(s.CLIENT_PATH)")
         where = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
                                capture_output=True, text=True).stdout
-        print("test_installed_wheel: importing from\n  " + "\n  ".join(where.split()))
+        print("test_installed_wheel: importing from\n  " + "\n  ".join(where.split()), flush=True)
         if str(REPO) in where:
             print("test_installed_wheel: the checkout is importable; refusing to run", file=sys.stderr)
             return 2
