@@ -1,38 +1,78 @@
 """Out-of-band sends: from a view, a script, a greenlet or a plain OS thread.
 
-They go to the *current backend*: the one of the most recently created
-middleware in this process, or the one given to :func:`set_backend` in a
-process that serves no sockets (a Django process under another server, a
-management command, a worker).  They raise :class:`NoSocket` when nobody can
-receive.  Calls from another OS thread are handed to the serving hub.
+They go to the *default server* of the process: the backend given to
+:func:`set_backend` (a process that serves no sockets: a Django process under
+another server, a management command, a worker), else the first middleware
+built in this process that has clients, else the first that accepts them.
+Building another middleware never takes the calls away from one whose
+clients they can reach; each middleware also has its own
+``send``/``broadcast``/``broadcast_channel`` methods.  They raise
+:class:`NoSocket` when nobody can receive.  Calls from another OS thread are
+handed to the serving hub.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from .channels import Backend
 from .errors import NoSocket
 from .socket import encode_frame_bytes
 from .threadsafe import HubBridge
 
-__all__ = ["broadcast", "broadcast_channel", "send", "set_backend", "use_backend", "current_backend"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
 
-_current: Optional[Tuple[Backend, HubBridge]] = None
+__all__ = ["broadcast", "broadcast_channel", "send", "set_backend", "use_backend",
+           "current_backend", "register_engine"]
+
+Route = Tuple[Backend, HubBridge]
+
+
+class _Routing:
+    """Where this process's out-of-band calls go."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.explicit: Optional[Route] = None
+        self.engines: List["weakref.ref[Engine]"] = []
+
+    def default(self) -> Optional[Route]:
+        """The explicit route, else the first live engine that has clients,
+        else the first live engine that still accepts them."""
+        if self.explicit is not None:
+            return self.explicit
+        with self.lock:
+            engines = [engine for engine in (ref() for ref in self.engines)
+                       if engine is not None and engine.bridge.alive()]
+            self.engines = [weakref.ref(engine) for engine in engines]
+        chosen = next((e for e in engines if e.sessions and e.accepting), None)
+        if chosen is None:
+            chosen = next((e for e in engines if e.accepting), None)
+        return None if chosen is None else (chosen.backend, chosen.bridge)
+
+
+_routing = _Routing()
+
+
+def register_engine(engine: "Engine") -> None:
+    """Called by each middleware (see the module's rule for which one is used)."""
+    with _routing.lock:
+        _routing.engines.append(weakref.ref(engine))
 
 
 def use_backend(backend: Optional[Backend], bridge: Optional[HubBridge] = None
-                ) -> Optional[Tuple[Backend, HubBridge]]:
-    """Route out-of-band calls to ``backend`` (called by the middleware); returns
-    the previous ``(backend, bridge)`` pair so tests can restore it."""
-    global _current
-    previous = _current
-    _current = None if backend is None else (backend, bridge or HubBridge())
+                ) -> Optional[Route]:
+    """Route out-of-band calls to ``backend`` explicitly (``None``: back to
+    the default server); returns the previous explicit route for :func:`restore`."""
+    previous = _routing.explicit
+    _routing.explicit = None if backend is None else (backend, bridge or HubBridge())
     return previous
 
 
-def restore(previous: Optional[Tuple[Backend, HubBridge]]) -> None:
-    global _current
-    _current = previous
+def restore(previous: Optional[Route]) -> None:
+    _routing.explicit = previous
 
 
 def set_backend(backend: Union[str, Backend]) -> Backend:
@@ -44,33 +84,43 @@ def set_backend(backend: Union[str, Backend]) -> Backend:
     return resolved
 
 
-def current_backend() -> Tuple[Backend, HubBridge]:
-    if _current is None:
+def current_backend() -> Route:
+    """The ``(backend, bridge)`` out-of-band calls use; :class:`NoSocket` if none."""
+    route = _routing.default()
+    if route is None:
         raise NoSocket("no socket server or backend has been set up in this process")
-    return _current
+    return route
 
 
-def send(session_id: str, message: Any) -> None:
-    """Send ``message`` to one session; NoSocket if it does not exist."""
-    backend, bridge = current_backend()
+def send_via(route: Route, session_id: str, message: Any) -> None:
+    """:func:`send` through one ``(backend, bridge)`` route."""
+    backend, bridge = route
     frame = encode_frame_bytes(message)
     if not bridge.call(backend.send, str(session_id), frame):
         raise NoSocket(f"there is no client with session id {session_id!r}")
 
 
+def broadcast_via(route: Route, message: Any, channel: Optional[str] = None) -> int:
+    """:func:`broadcast` (or, with ``channel``, :func:`broadcast_channel`) through one route."""
+    backend, bridge = route
+    channels = None if channel is None else (channel,)
+    reached = bridge.call(backend.publish, encode_frame_bytes(message), channels, None)
+    if not reached:
+        raise NoSocket("there are no clients" if channel is None
+                       else f"there are no clients on channel {channel!r}")
+    return reached
+
+
+def send(session_id: str, message: Any) -> None:
+    """Send ``message`` to one session; NoSocket if it does not exist."""
+    send_via(current_backend(), session_id, message)
+
+
 def broadcast(message: Any) -> int:
     """Send ``message`` to every connected client; NoSocket if there is none."""
-    backend, bridge = current_backend()
-    reached = bridge.call(backend.publish, encode_frame_bytes(message), None, None)
-    if not reached:
-        raise NoSocket("there are no clients")
-    return reached
+    return broadcast_via(current_backend(), message)
 
 
 def broadcast_channel(message: Any, channel: str) -> int:
     """Send ``message`` to every holder of ``channel``; NoSocket if none."""
-    backend, bridge = current_backend()
-    reached = bridge.call(backend.publish, encode_frame_bytes(message), (channel,), None)
-    if not reached:
-        raise NoSocket(f"there are no clients on channel {channel!r}")
-    return reached
+    return broadcast_via(current_backend(), message, channel)

@@ -1,41 +1,44 @@
-"""The session lifecycle: create, connect, deliver, close — transport-agnostic.
+"""The dispatcher of one middleware: sessions, handlers, backend and hooks.
 
-Transports call the engine; the engine runs handlers (one at a time per
-session, in arrival order) and keeps every registry consistent, so that when
-a session ends nothing refers to it any more.
+An :class:`Engine` owns, for one :class:`~socketio_wsgi.SocketIOMiddleware`
+(or one :class:`~socketio_wsgi.testing.TestServer`), the handler registry it
+was built with, its channel backend, its open sessions and their counters.
+Nothing here is read from a module global: a second middleware never rewires
+the first, and swapping the current registry in a test never changes a live
+server.
+
+Transports call :meth:`Engine.receive` with client payloads; the engine runs
+the events the session core returns, one session's handlers one at a time
+and in arrival order, yielding to other sessions between bounded slices.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, ContextManager, Dict, Optional
 
 import gevent
 
 from .backends import resolve_backend
-from .commands import HEARTBEAT, MESSAGE, SUBSCRIBE, UNSUBSCRIBE, plan_batch
-from .config import POLLING_TRANSPORTS, Options
-from .errors import ConnectionRefused, MessageTooLarge
+from .config import POLLING_TRANSPORTS, STREAMING_TRANSPORTS, Options
+from .core import Disconnect, Limits, Message, Reason, SessionCore, State, Subscribe, Unsubscribed
+from .errors import (ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable,
+                     TooManyHandshakes)
 from .events import HandlerRegistry, current_registry
-from .protocol import ProtocolError, decode_frames, parse_message
 from .ratelimit import HandshakeLimiter
 from .request import WSGIRequest
-from .session import CLOSED, NEW, OPEN, Reason, Session, new_session_id
+from .session import Session, new_session_id
 from .socket import Socket
 from .threadsafe import HubBridge
 
-__all__ = ["Engine", "TooManySessions", "TooManyHandshakes", "Stats"]
+__all__ = ["Engine", "Stats", "SLICE"]
 
 log = logging.getLogger("socketio_wsgi")
 handler_log = logging.getLogger("socketio_wsgi.handlers")
 
-
-class TooManySessions(Exception):
-    """No new session now: ``max_sessions`` are open, or the server is shutting down."""
-
-
-class TooManyHandshakes(TooManySessions):
-    """This address opened more than ``max_handshakes_per_minute`` sessions."""
+#: Events of one batch run back to back before other sessions get a turn.
+SLICE = 64
 
 
 class Stats:
@@ -56,13 +59,22 @@ MessageLog = Callable[[Any, str, Any], None]
 
 
 class Engine:
-    def __init__(self, options: Options):
+    """Sessions, handlers, backend and hooks of one middleware.
+
+    ``handlers``: the registry given in ``options.handlers``, else the one
+    current when the engine is built (the module-level decorators' registry).
+    """
+
+    def __init__(self, options: Options, handlers: Optional[HandlerRegistry] = None):
         self.options = options
+        self.handlers: HandlerRegistry = (handlers or options.handlers or current_registry())
+        self.limits = Limits.from_options(options)
         self.backend = resolve_backend(options.backend)
         self.sessions: Dict[str, Session] = {}
         self.bridge = HubBridge()
         self.stats = Stats()
         self.request_adapter = options.request_adapter or WSGIRequest
+        self.around_handlers: Optional[Callable[[Any], ContextManager[Any]]] = options.around_handlers
         self.message_log: Optional[MessageLog] = None
         self.accepting = True
         rate = options.max_handshakes_per_minute
@@ -72,24 +84,29 @@ class Engine:
         self.started = time.time()
 
     @property
-    def handlers(self) -> HandlerRegistry:
-        return self.options.handlers if self.options.handlers is not None else current_registry()
+    def loop(self) -> Any:
+        """The event loop of the calling thread's hub (timers are armed there)."""
+        return gevent.get_hub().loop
 
-    # -- creation ---------------------------------------------------------
+    # -- creation -----------------------------------------------------------------
     def new_session(self, transport: str, environ: dict) -> Session:
+        """A new session (CONNECTING); raises :class:`ServiceUnavailable`."""
         if not self.accepting:
-            raise TooManySessions("the server is shutting down")
+            raise ServiceUnavailable("the server is shutting down")
         limiter = self.handshake_limiter
         if limiter is not None and not limiter.allow(environ.get("REMOTE_ADDR", "")):
             raise TooManyHandshakes(f"more than {self.options.max_handshakes_per_minute} "
                                     "new sessions a minute from this address")
         if len(self.sessions) >= self.options.max_sessions:
-            raise TooManySessions(f"{len(self.sessions)} sessions are open (max_sessions)")
+            raise ServiceUnavailable(f"{len(self.sessions)} sessions are open (max_sessions)")
         self.bridge.bind_current()
         session_id = new_session_id()
         while session_id in self.sessions:  # pragma: no cover - 66 random bits
             session_id = new_session_id()
-        session = Session(self, transport, session_id, environ.get("HTTP_ORIGIN"))
+        core = SessionCore(session_id, self.limits,
+                           heartbeats=transport in STREAMING_TRANSPORTS,
+                           polling=transport in POLLING_TRANSPORTS)
+        session = Session(self, transport, core, environ.get("HTTP_ORIGIN"))
         session.socket = Socket(session)
         session.request = self.request_adapter(environ)
         self.sessions[session_id] = session
@@ -109,151 +126,194 @@ class Engine:
         """
         with session.lock:
             try:
-                self.handlers.fire("on_connect", session.channel_key, session.request,
-                                   session.socket, session.context)
+                self._fire("on_connect", session)
             except ConnectionRefused as refused:
                 log.info("session %s refused by on_connect: %s", session.session_id, refused.reason)
-                self._forget(session)
-                session.state = CLOSED
+                session.core.refuse()
+                self._forget(session, ())
+                session.ended()
                 raise
             except Exception as exc:
                 self._handler_failed(session, exc)
+                self.finish_close(session)
                 return False
-            if session.state is NEW:
-                session.state = OPEN
+            core = session.core
+            if core.state is State.CONNECTING:
+                core.open(time.monotonic())
                 log.info("session %s connected over %s", session.session_id, session.transport)
-        return session.state is OPEN
+            elif core.state is State.CLOSING:
+                self.finish_close(session)  # on_connect closed it, or a limit did
+        return session.state is State.OPEN
 
-    # -- inbound ----------------------------------------------------------
-    def receive_payload(self, session: Session, payload: str) -> None:
-        """Decode and deliver one payload; :class:`ProtocolError` closes the session."""
+    # -- handlers ---------------------------------------------------------------------
+    def _fire(self, event: str, session: Session, *arg: Any, reason: Optional[str] = None) -> None:
+        hook = self.around_handlers
+        with (hook(session.request) if hook is not None else contextlib.nullcontext()):
+            self.handlers.fire(event, session.core.channel_key, session.request, session.socket,
+                               session.context, *arg, reason=reason)
+
+    # -- inbound --------------------------------------------------------------------
+    def receive(self, session: Session, payload: str) -> None:
+        """Decode one client payload and run its events.
+
+        Bad input raises :class:`~socketio_wsgi.errors.ProtocolError` (after
+        the session is closed with the matching reason); nothing of it runs.
+        """
         stats = self.stats
         stats.chars_in += len(payload)
         try:
-            frames = decode_frames(payload)
-            self._check_sizes(frames)
-            plan = plan_batch([parse_message(data) for data in frames])
+            session.core.receive(payload, time.monotonic())
         except ProtocolError as exc:
             stats.protocol_errors += 1
-            log.warning("session %s: bad payload (%s); closing it", session.session_id, exc)
-            too_large = isinstance(exc, MessageTooLarge)
-            self.close(session, Reason.LIMIT_EXCEEDED if too_large else Reason.PROTOCOL_ERROR)
+            log.warning("session %s: bad payload (%s); closing it", session.session_id, str(exc))
+            self.finish_close(session)
             raise
-        self.deliver(session, plan)
+        if session.core.has_events():
+            self.deliver(session)
 
-    def _check_sizes(self, frames: list) -> None:
-        limit = self.options.max_message_size
-        for data in frames:
-            if len(data) > limit // 4:
-                size = len(data.encode("utf-8", "surrogatepass"))
-                if size > limit:
-                    raise MessageTooLarge(size, limit)
-
-    def deliver(self, session: Session, plan: Iterable) -> None:
+    def deliver(self, session: Session) -> None:
+        """Run the session's pending events, a :data:`SLICE` at a time; other
+        sessions run between slices, and nothing more runs once a close is
+        decided.  A limit the client broke on the way (too many channels)
+        raises its :class:`~socketio_wsgi.errors.ProtocolError` once the
+        session is closed."""
+        core = session.core
+        broke: Optional[ProtocolError] = None
         with session.lock:
-            handlers = self.handlers
-            for kind, arg in plan:
-                if session.state is CLOSED:
-                    return
-                if kind is HEARTBEAT:
-                    session.heartbeat_echo(arg)
-                    continue
-                self.stats.messages_in += 1
-                try:
-                    if kind is MESSAGE:
-                        handlers.fire("on_message", session.channel_key, session.request,
-                                      session.socket, session.context, arg)
-                    elif kind is SUBSCRIBE:
-                        self.subscribe(session, arg)
-                    elif kind is UNSUBSCRIBE:
-                        self.unsubscribe(session, arg)
-                    if self.message_log is not None:
-                        self.message_log(session.request, kind, arg)
-                except Exception as exc:
-                    self._handler_failed(session, exc)
-                    return
+            while broke is None:
+                events = core.events_received(SLICE)
+                if not events:
+                    break
+                for event in events:
+                    if core.state is not State.OPEN:
+                        break
+                    broke = self._run(session, event)
+                    if broke is not None or core.state is not State.OPEN:
+                        break
+                if core.has_events():
+                    gevent.sleep(0)
+        if core.state is State.CLOSING:
+            self.finish_close(session)
+        if broke is not None:
+            raise broke
+
+    def _run(self, session: Session, event: Any) -> Optional[ProtocolError]:
+        """Run one event; returns the client's broken limit, if it broke one."""
+        self.stats.messages_in += 1
+        try:
+            if type(event) is Message:
+                kind, arg = "message", event.value
+                self._fire("on_message", session, arg)
+            elif type(event) is Subscribe:
+                kind, arg = "subscribe", event.channel
+                self.subscribe(session, arg)
+            else:
+                kind, arg = "unsubscribe", event.channel
+                self.unsubscribe(session, arg)
+            if self.message_log is not None:
+                self.message_log(session.request, kind, arg)
+        except ProtocolError as exc:  # a limit the client broke (too many channels)
+            self.stats.protocol_errors += 1
+            log.warning("session %s: %s; closing it", session.session_id, str(exc))
+            session.core.close(Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded)
+                               else Reason.PROTOCOL_ERROR)
+            return exc
+        except Exception as exc:
+            self._handler_failed(session, exc)
+        return None
 
     def subscribe(self, session: Session, channel: str) -> bool:
+        """Join ``channel`` and fire ``on_subscribe``; False if already held.
+        Past ``max_channels_per_session`` raises :class:`LimitExceeded`."""
         with session.lock:
-            if session.state is CLOSED:
+            core = session.core
+            if not session.connected:
                 return False
-            added = self.backend.subscribe(session.session_id, channel)
+            added = core.add_channel(channel)
             if added:
-                session.channel_list.append(channel)
-                session.channel_key = frozenset(session.channel_list)
-            self.handlers.fire("on_subscribe", session.channel_key, session.request,
-                               session.socket, session.context, channel)
+                self.backend.subscribe(session.session_id, channel)
+            self._fire("on_subscribe", session, channel)
             return added
 
     def unsubscribe(self, session: Session, channel: str) -> bool:
+        """Leave ``channel``; ``on_unsubscribe`` fires while the session is open."""
         with session.lock:
-            removed = self.backend.unsubscribe(session.session_id, channel)
+            removed = session.core.remove_channel(channel)
             if removed:
-                session.channel_list.remove(channel)
-                session.channel_key = frozenset(session.channel_list)
-            if session.state is not CLOSED:
-                self.handlers.fire("on_unsubscribe", session.channel_key, session.request,
-                                   session.socket, session.context, channel)
+                self.backend.unsubscribe(session.session_id, channel)
+            if session.connected:
+                self._fire("on_unsubscribe", session, channel)
             return removed
 
-    # -- closing ----------------------------------------------------------
+    # -- closing ------------------------------------------------------------------------
     def _handler_failed(self, session: Session, exc: BaseException) -> None:
         self.stats.handler_errors += 1
         handler_log.error("handler error in session %s", session.session_id, exc_info=exc)
         try:
-            self.handlers.fire("on_error", session.channel_key, session.request,
-                               session.socket, session.context, exc)
+            self._fire("on_error", session, exc)
         except Exception:
             handler_log.exception("on_error handler failed in session %s", session.session_id)
-        self.close(session, Reason.HANDLER_ERROR)
+        session.core.close(Reason.HANDLER_ERROR)
 
     def close_later(self, session: Session, reason: str) -> None:
-        """Close from a place that must not run handlers (a push, a hub callback)."""
-        if session.state is not CLOSED and session.close_reason is None:
-            session.close_reason = reason
-            gevent.spawn(self.close, session, reason)
+        """Decide the close now; run its events in a greenlet of their own
+        (for places that must not run handlers: hub callbacks, pushes)."""
+        session.core.close(reason)
+        if session.state is State.CLOSING:
+            session.closing()
 
     def close(self, session: Session, reason: str) -> None:
-        """End ``session`` once: disconnect (unless an error ended it), then
-        unsubscribe from each channel still held, then finish; then forget it."""
+        """End ``session`` once, here and now (see :meth:`finish_close`)."""
+        session.core.close(reason)
+        self.finish_close(session)
+
+    def finish_close(self, session: Session) -> None:
+        """Run the closing events of a CLOSING session — disconnect (unless an
+        error ended it), unsubscribe from each channel still held, finish —
+        then forget it.  Does nothing for a session that is not closing."""
+        core = session.core
+        if core.state is not State.CLOSING:
+            return
+        if core.close_reason in Reason.ABORTING:
+            session.abort_connections()  # nothing more is written to this client
         with session.lock:
-            if session.state is CLOSED:
-                return
-            session.state = CLOSED
-            session.close_reason = reason
-            session.cancel_close_timer()
-            self.stats.disconnects[reason] = self.stats.disconnects.get(reason, 0) + 1
+            if core.state is not State.CLOSING:
+                return  # another greenlet ended it while we waited
+            reason = core.close_reason or Reason.SERVER_CLOSED
+            stats = self.stats
+            stats.disconnects[reason] = stats.disconnects.get(reason, 0) + 1
             log.info("session %s closed: %s", session.session_id, reason)
             try:
-                if reason != Reason.HANDLER_ERROR:
-                    self._fire_closing(session, "on_disconnect", reason=reason)
-                for channel in list(session.channel_list):
-                    self._fire_closing(session, "on_unsubscribe", channel)
-                self._fire_closing(session, "on_finish")
+                for step in core.closing_events():
+                    if type(step) is Disconnect:
+                        self._fire_closing(session, "on_disconnect", reason=step.reason)
+                    elif type(step) is Unsubscribed:
+                        self._fire_closing(session, "on_unsubscribe", step.channel)
+                    else:
+                        self._fire_closing(session, "on_finish")
             finally:
-                self._forget(session)
-                session.wake()
+                self._forget(session, core.finish())
+                session.ended()
 
-    def _fire_closing(self, session: Session, event: str, *arg: Any, reason: Optional[str] = None) -> None:
+    def _fire_closing(self, session: Session, event: str, *arg: Any,
+                      reason: Optional[str] = None) -> None:
         try:
-            self.handlers.fire(event, session.channel_key, session.request, session.socket,
-                               session.context, *arg, reason=reason)
+            self._fire(event, session, *arg, reason=reason)
         except Exception as exc:
             self.stats.handler_errors += 1
-            handler_log.error("%s handler failed in session %s", event, session.session_id, exc_info=exc)
+            handler_log.error("%s handler failed in session %s", event, session.session_id,
+                              exc_info=exc)
             if event == "on_disconnect":
                 try:
-                    self.handlers.fire("on_error", session.channel_key, session.request,
-                                       session.socket, session.context, exc)
+                    self._fire("on_error", session, exc)
                 except Exception:
-                    handler_log.exception("on_error handler failed in session %s", session.session_id)
+                    handler_log.exception("on_error handler failed in session %s",
+                                          session.session_id)
 
-    def _forget(self, session: Session) -> None:
+    def _forget(self, session: Session, channels: Any) -> None:
         backend = self.backend
-        for channel in session.channel_list:
+        for channel in channels:
             backend.unsubscribe(session.session_id, channel)
-        session.channel_list = []
-        session.channel_key = frozenset()
         backend.remove_session(session.session_id)
         self.sessions.pop(session.session_id, None)
 
@@ -279,4 +339,3 @@ class Engine:
     def collected(self, session: Session) -> None:
         """A poll took a closed session's last messages (see :meth:`shutdown`)."""
         self.draining.pop(session.session_id, None)
-

@@ -8,7 +8,8 @@ import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .config import ALL_TRANSPORTS, Options
-from .engine import Engine, TooManyHandshakes, TooManySessions
+from .engine import Engine
+from .errors import ServiceUnavailable
 from .http import Headers, text_response
 from .origins import OriginPolicy
 from .session import Session
@@ -52,7 +53,7 @@ class SocketIOMiddleware:
         self.prefix = "/" + self.options.resource + "/"
         self.status_endpoint = StatusEndpoint(self.engine, self.options.status_token,
                                      self.options.status_addresses)
-        api.use_backend(self.engine.backend, self.engine.bridge)
+        api.register_engine(self.engine)
 
     # -- routing ----------------------------------------------------------
     def handles(self, environ: dict) -> bool:
@@ -70,6 +71,9 @@ class SocketIOMiddleware:
         transport = self.transports.get(name)
         if transport is None:
             return _Route(status=403, reason=f"transport {name} is disabled on this server")
+        if name not in ("websocket", "flashsocket") and \
+                "websocket" in environ.get("HTTP_UPGRADE", "").lower():
+            return _Route(status=400, reason=f"no websocket upgrade on the {name} transport")
         origin = environ.get("HTTP_ORIGIN")
         if not self.origin_policy.allows(origin, environ.get("HTTP_HOST"),
                                          environ.get("wsgi.url_scheme", "http")):
@@ -106,7 +110,7 @@ class SocketIOMiddleware:
                 return text_response(start_response, 404, "not found")
             return self.app(environ, start_response)
         route = self.route(environ)
-        cors = self._cors(environ) if route.status != 403 else []
+        cors = self._cors(environ)
         if route.static is not None:
             if route.static.startswith("status/"):
                 return self.status_endpoint.serve(route.static[7:], environ, start_response)
@@ -132,10 +136,9 @@ class SocketIOMiddleware:
                 if session is None:
                     return text_response(start_response, 400, "POST needs a session id", cors)
                 return transport.post(environ, start_response, session, cors)
-        except TooManySessions as exc:
-            log.warning("refused a new session from %s: %s", environ.get("REMOTE_ADDR"), exc)
-            status = 429 if isinstance(exc, TooManyHandshakes) else 503
-            return text_response(start_response, status, f"no new sessions: {exc}", cors)
+        except ServiceUnavailable as exc:
+            log.warning("refused a new session from %s: %s", environ.get("REMOTE_ADDR"), str(exc))
+            return text_response(start_response, exc.http_status, f"no new sessions: {exc}", cors)
         return text_response(start_response, 405, f"{method} is not allowed here",
                              cors + [("Allow", "GET, POST, OPTIONS")])
 
@@ -145,8 +148,11 @@ class SocketIOMiddleware:
                     route.status, route.reason)
 
     def _cors(self, environ: dict) -> Headers:
+        """CORS headers for an allowed origin, on every answer; none at all
+        (whatever the answer) for an origin the policy refuses."""
         origin = environ.get("HTTP_ORIGIN")
-        if origin is None:
+        if origin is None or not self.origin_policy.allows(
+                origin, environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")):
             return []
         return [("Access-Control-Allow-Origin", origin),
                 ("Access-Control-Allow-Credentials", "true"),
@@ -160,6 +166,19 @@ class SocketIOMiddleware:
             ("Access-Control-Max-Age", "600"),
         ]
         return text_response(start_response, 200, "ok", headers)
+
+    # -- out-of-band sends to this middleware's clients ----------------------
+    def send(self, session_id: str, message: Any) -> None:
+        """Send to one session of this middleware; :class:`NoSocket` if unknown."""
+        api.send_via((self.engine.backend, self.engine.bridge), session_id, message)
+
+    def broadcast(self, message: Any) -> int:
+        """Send to every client; :class:`NoSocket` if there is none."""
+        return api.broadcast_via((self.engine.backend, self.engine.bridge), message)
+
+    def broadcast_channel(self, message: Any, channel: str) -> int:
+        """Send to every holder of ``channel``; :class:`NoSocket` if none."""
+        return api.broadcast_via((self.engine.backend, self.engine.bridge), message, channel)
 
     # -- conveniences -----------------------------------------------------
     def close_all(self) -> None:

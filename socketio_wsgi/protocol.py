@@ -3,7 +3,10 @@
 A *payload* is what one transport unit carries (a websocket frame, a polling
 body, the ``data`` field of a POST): zero or more frames ``~m~<len>~m~<data>``
 where ``<len>`` counts UTF-16 code units, exactly as the JavaScript client
-counts ``string.length``.  Every malformed input raises :class:`ProtocolError`.
+counts ``string.length``.  Every malformed input raises :class:`ProtocolError`;
+a value that cannot be sent raises :class:`UsageError` (the application's
+mistake, never the client's).  What the decoder accepts, the encoder can send:
+JSON without ``NaN``/``Infinity`` and text without lone surrogates.
 """
 from __future__ import annotations
 
@@ -11,10 +14,13 @@ import json
 import math
 import re
 from decimal import Decimal
-from typing import Any, Iterable, List
+from typing import Any, Iterable, List, Optional
+
+from .errors import LimitExceeded, ProtocolError, UsageError
 
 __all__ = [
     "ProtocolError",
+    "UsageError",
     "Heartbeat",
     "utf16_len",
     "encode",
@@ -31,14 +37,8 @@ HEARTBEAT_PREFIX = "~h~"
 _MAX_LENGTH_DIGITS = 12
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class ProtocolError(ValueError):
-    """Raised for anything that is not valid Socket.IO 0.6 framing or JSON.
-
-    It is the only exception the codec raises for bad input; transports turn it
-    into ``400 Bad Request`` (polling) or a websocket close with code 1007.
-    """
+#: A ``\uD800``-``\uDFFF`` escape in JSON text (a surrogate, maybe unpaired).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Heartbeat(str):
@@ -60,7 +60,7 @@ def utf16_len(text: str) -> int:
 
 def _check_text(text: str) -> None:
     if not text.isascii() and _SURROGATE.search(text):
-        raise ProtocolError("text holds a lone surrogate; it cannot be sent as UTF-8")
+        raise UsageError("text holds a lone surrogate; it cannot be sent as UTF-8")
 
 
 def encode_frame(data: str) -> str:
@@ -103,7 +103,7 @@ def _dumps(value: Any) -> str:
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"value is not JSON serialisable: {exc}") from None
+        raise UsageError(f"value is not JSON serialisable: {exc}") from None
 
 
 def _message_data(value: Any) -> str:
@@ -111,7 +111,7 @@ def _message_data(value: Any) -> str:
         return ""
     if isinstance(value, str):
         if value.startswith((JSON_PREFIX, HEARTBEAT_PREFIX)):
-            raise ProtocolError(
+            raise UsageError(
                 f"a text message may not start with {value[:3]!r}: the peer would read it "
                 "as JSON or a heartbeat; send a dict instead"
             )
@@ -127,7 +127,7 @@ def _message_data(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         # Nested sequences are string-converted as JavaScript would: a,b
         return ",".join("" if v is None else _message_data(v) for v in value)
-    raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
+    raise UsageError(f"cannot send a value of type {type(value).__name__}")
 
 
 def encode(value: Any) -> str:
@@ -147,7 +147,7 @@ def encode_json(value: Any) -> str:
     return encode_frame(JSON_PREFIX + _dumps(value))
 
 
-def _decode_bmp(payload: str) -> List[str]:
+def _decode_bmp(payload: str, limit: int) -> List[str]:
     out: List[str] = []
     pos = 0
     end = len(payload)
@@ -167,12 +167,14 @@ def _decode_bmp(payload: str) -> List[str]:
             raise ProtocolError(
                 f"frame announces {length} units but only {end - start} remain"
             )
+        if len(out) == limit:
+            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         out.append(payload[start : start + length])
         pos = start + length
     return out
 
 
-def _decode_astral(payload: str) -> List[str]:
+def _decode_astral(payload: str, limit: int) -> List[str]:
     # Work in UTF-16 so that lengths are code units; an astral character is two.
     raw = payload.encode("utf-16-le")
     units = raw.decode("latin-1")  # one char per byte: two chars per code unit
@@ -203,31 +205,70 @@ def _decode_astral(payload: str) -> List[str]:
         data = raw[start : start + length].decode("utf-16-le", "surrogatepass")
         if _SURROGATE.search(data):
             raise ProtocolError("frame length splits a surrogate pair")
+        if len(out) == limit:
+            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         out.append(data)
         pos = start + length
     return out
 
 
-def decode_frames(payload: str) -> List[str]:
-    """Split a payload into the raw data of its frames (no prefix parsing)."""
+def decode_frames(payload: str, max_messages: Optional[int] = None) -> List[str]:
+    """Split a payload into the raw data of its frames (no prefix parsing).
+
+    More than ``max_messages`` frames raise :class:`LimitExceeded` as soon as
+    the next one is found, so a payload of a million tiny frames costs no more
+    than ``max_messages`` of them.
+    """
     if not payload:
         return []
+    limit = -1 if max_messages is None else max_messages
     if payload.isascii():
-        return _decode_bmp(payload)
+        return _decode_bmp(payload, limit)
     if _SURROGATE.search(payload):
         raise ProtocolError("payload holds a lone surrogate (not valid UTF-16 text)")
     if not _ASTRAL.search(payload):
-        return _decode_bmp(payload)
-    return _decode_astral(payload)
+        return _decode_bmp(payload, limit)
+    return _decode_astral(payload, limit)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ProtocolError(f"{name} is not JSON (the encoder could never send it back)")
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether any string (or key) in decoded JSON holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _loads(text: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ProtocolError):
+            raise
+        raise ProtocolError(f"invalid JSON after ~j~: {exc}") from None
+    # Paired surrogate escapes decode to one character; an unpaired one stays
+    # a lone surrogate, which no encoder can turn into UTF-8 again.
+    if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
+        raise ProtocolError("JSON holds a lone surrogate escape")
+    return value
 
 
 def parse_message(data: str) -> Any:
     """Turn one frame's data into a value: a :class:`Heartbeat`, JSON, or text."""
     if data.startswith(JSON_PREFIX):
-        try:
-            return json.loads(data[3:])
-        except (ValueError, RecursionError) as exc:
-            raise ProtocolError(f"invalid JSON after ~j~: {exc}") from None
+        return _loads(data[3:])
     if data.startswith(HEARTBEAT_PREFIX):
         return Heartbeat(data[3:])
     return data

@@ -1,46 +1,30 @@
-"""One Socket.IO session: its state, outbound queue, timers and heartbeats.
+"""The gevent driver of one :class:`~socketio_wsgi.core.SessionCore`.
 
-States: ``NEW`` (created, ``on_connect`` not yet done) -> ``OPEN`` -> ``CLOSED``.
-Outbound frames are UTF-8 ``bytes`` encoded once by the sender, so one
-broadcast puts the same object into every recipient's queue.  A transport
-waits on the session's *waiter* (a gevent Event) and drains the queue whole.
+:class:`Session` is what the engine, the transports, the channel backends and
+:class:`~socketio_wsgi.testing.TestClient` hold.  It adds to the core only
+what waits: the per-session lock that runs handlers one at a time, the *one*
+way a transport waits for output (a :class:`Receiver` attached to the
+session, woken when something is queued or the session ends), the one libev
+timer armed at the core's next deadline, and the hook that shuts the
+client's connection when the core says so.
 """
 from __future__ import annotations
 
-import collections
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Callable, Deque, FrozenSet, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Optional, Tuple
 
 import gevent
 import gevent.event
 import gevent.lock
 
-from .protocol import encode_heartbeat
+from .core import Reason, SessionCore, State
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
     from .socket import Socket
 
-__all__ = ["Session", "new_session_id", "NEW", "OPEN", "CLOSED", "Reason"]
-
-NEW, OPEN, CLOSED = "new", "open", "closed"
-
-
-class Reason:
-    """Why a session ended; passed to ``on_disconnect`` handlers that take ``reason``."""
-
-    CLIENT_CLOSED = "client closed"
-    HEARTBEAT_TIMEOUT = "heartbeat timeout"
-    CLOSE_TIMEOUT = "close timeout"
-    SERVER_SHUTDOWN = "server shutdown"
-    SERVER_CLOSED = "server closed"
-    HANDLER_ERROR = "handler error"
-    LIMIT_EXCEEDED = "limit exceeded"
-    PROTOCOL_ERROR = "protocol error"
-
-    ALL = (CLIENT_CLOSED, HEARTBEAT_TIMEOUT, CLOSE_TIMEOUT, SERVER_SHUTDOWN,
-           SERVER_CLOSED, HANDLER_ERROR, LIMIT_EXCEEDED, PROTOCOL_ERROR)
+__all__ = ["Session", "Receiver", "Waiter", "new_session_id", "Reason", "State"]
 
 
 def new_session_id() -> str:
@@ -48,158 +32,249 @@ def new_session_id() -> str:
     return str(secrets.randbelow(9 * 10**19) + 10**19)
 
 
+class Receiver:
+    """Something that takes a session's output: told by :meth:`wake` that
+    there is output, that the session ended, or that another receiver took
+    its place."""
+
+    __slots__ = ()
+
+    def wake(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Waiter(Receiver):
+    """A receiver a greenlet blocks on (a held poll, a stream, a test client)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = gevent.event.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: Optional[float]) -> None:
+        self._event.wait(timeout)
+        self._event.clear()
+
+
 class Session:
+    """One client session: a core, its handler-facing objects, and its waits."""
+
     __slots__ = (
-        "session_id", "transport", "engine", "state", "origin", "request", "context",
-        "socket", "channel_list", "channel_key", "lock", "close_reason",
-        "_queue", "queued_bytes", "_waiter", "_notify", "_close_timer",
-        "hb_sent", "hb_acked", "hb_sent_at", "hb_next", "__weakref__",
+        "core", "engine", "transport", "origin", "request", "context", "socket", "lock",
+        "_receiver", "_timer", "_timer_at", "_close_spawned", "_aborts", "abort", "__weakref__",
     )
 
-    def __init__(self, engine: "Engine", transport: str, session_id: str,
+    def __init__(self, engine: "Engine", transport: str, core: SessionCore,
                  origin: Optional[str] = None):
-        self.session_id = session_id
-        self.transport = transport
+        self.core = core
         self.engine = engine
-        self.state = NEW
+        self.transport = transport
         self.origin = origin
         self.request: Any = None
         self.context: dict = {}
         self.socket: Optional["Socket"] = None
-        self.channel_list: List[str] = []
-        self.channel_key: FrozenSet[str] = frozenset()
         self.lock = gevent.lock.RLock()
-        self.close_reason: Optional[str] = None
-        self._queue: Deque[bytes] = collections.deque()
-        self.queued_bytes = 0
-        self._waiter: Optional[gevent.event.Event] = None
-        self._notify: Optional[Callable[[], None]] = None
-        self._close_timer: Any = None  # a gevent loop timer
-        self.hb_sent = 0
-        self.hb_acked = 0
-        self.hb_sent_at = 0.0
-        self.hb_next = 0.0
+        self._receiver: Optional[Receiver] = None
+        self._timer: Any = None  # a libev timer of the hub's loop
+        self._timer_at: Optional[float] = None
+        self._close_spawned = False
+        self._aborts: Optional[Dict[int, Callable[[], None]]] = None
+        #: Set by a transport that owns the client's connection for the whole
+        #: session (a websocket): shuts it at once, so a blocked write fails
+        #: and frees what it held.
+        self.abort: Optional[Callable[[], None]] = None
 
     def __repr__(self) -> str:
-        return f"<Session {self.session_id} {self.transport} {self.state}>"
+        return f"<Session {self.session_id} {self.transport} {self.core.state.value}>"
+
+    # -- what the core knows ------------------------------------------------------
+    @property
+    def session_id(self) -> str:
+        return self.core.session_id
+
+    @property
+    def state(self) -> State:
+        return self.core.state
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        return self.core.close_reason
 
     @property
     def connected(self) -> bool:
-        return self.state != CLOSED
+        """Open (or still connecting): neither closing nor closed."""
+        state = self.core.state
+        return state is State.OPEN or state is State.CONNECTING
 
-    # -- outbound ---------------------------------------------------------
+    @property
+    def channel_list(self) -> Tuple[str, ...]:
+        return self.core.channels
+
+    @property
+    def channel_key(self) -> FrozenSet[str]:
+        return self.core.channel_key
+
+    # -- outbound -------------------------------------------------------------------
     def push(self, frame: bytes) -> bool:
-        """Queue one encoded payload; False if the session can no longer receive."""
-        if self.state is CLOSED:
-            return False
-        queue = self._queue
-        queue.append(frame)
-        self.queued_bytes += len(frame)
-        options = self.engine.options
-        if len(queue) > options.max_queue_messages or self.queued_bytes > options.max_queue_bytes:
-            self.engine.close_later(self, Reason.LIMIT_EXCEEDED)
-            return False
-        notify = self._notify
-        if notify is not None:
-            notify()
-            return True
-        waiter = self._waiter
-        if waiter is not None:
-            waiter.set()
-        return True
+        """Queue one encoded payload; False if the session can no longer receive.
 
-    def set_notify(self, notify: Optional[Callable[[], None]]) -> None:
-        """Call ``notify()`` instead of setting the waiter when a frame is queued
-        (the websocket transport flushes from the event loop instead)."""
-        self._notify = notify
+        A frame that breaks a queue limit closes the session ("limit
+        exceeded"): its closing events run in their own greenlet, since the
+        caller may be another session's handler."""
+        core = self.core
+        if core.send(frame):
+            receiver = self._receiver
+            if receiver is not None:
+                receiver.wake()
+            return True
+        if core.state is State.CLOSING:
+            self.closing()
+        return False
 
     def has_queued(self) -> bool:
-        return bool(self._queue)
+        return self.core.has_data()
 
-    def drain(self) -> bytes:
-        """Take everything queued, joined into one payload (``b""`` if none)."""
-        queue = self._queue
-        if not queue:
+    def take(self) -> bytes:
+        """Everything queued, as one payload (``b""`` if nothing)."""
+        core = self.core
+        if not core.has_data():
             return b""
-        self._queue = collections.deque()
         stats = self.engine.stats
-        stats.messages_out += len(queue)
-        stats.bytes_out += self.queued_bytes
-        self.queued_bytes = 0
-        return queue[0] if len(queue) == 1 else b"".join(queue)
+        stats.messages_out += core.queued_messages
+        stats.bytes_out += core.queued_bytes
+        return core.data_to_send()
 
-    def drop_queue(self) -> None:
-        self._queue.clear()
-        self.queued_bytes = 0
+    # -- the one way to wait for output -------------------------------------------
+    def attach(self, receiver: Receiver) -> None:
+        """Make ``receiver`` the one that gets this session's output; the one
+        it replaces is woken (a newer poll answers the older one)."""
+        old, self._receiver = self._receiver, receiver
+        self.core.attach(time.monotonic())
+        self._rearm()
+        if old is not None and old is not receiver:
+            old.wake()
+        if self.core.has_data() or self.core.state is not State.OPEN:
+            receiver.wake()
 
-    def set_waiter(self, waiter: Optional[gevent.event.Event]) -> Optional[gevent.event.Event]:
-        """Install the event to set on new frames; returns (and wakes) the old one."""
-        old, self._waiter = self._waiter, waiter
-        if old is not None and old is not waiter:
-            old.set()
-        return old
+    def detach(self, receiver: Optional[Receiver]) -> bool:
+        """``receiver`` no longer listens (``None``: nobody listened, as after
+        a polling handshake); a polling client must now come back within
+        ``close_timeout``.  False if another receiver took its place."""
+        if self._receiver is not receiver:
+            return False
+        self._receiver = None
+        self.core.detach(time.monotonic())
+        self._rearm()
+        return True
 
-    def is_waiter(self, waiter: gevent.event.Event) -> bool:
-        return self._waiter is waiter
+    def is_attached(self, receiver: Receiver) -> bool:
+        return self._receiver is receiver
 
-    def wake(self) -> None:
-        if self._notify is not None:
-            self._notify()
-        elif self._waiter is not None:
-            self._waiter.set()
+    def wait(self, waiter: Waiter, until: float,
+             stop: Optional[Callable[[], bool]] = None) -> None:
+        """Block until output is queued, the session is no longer open, another
+        receiver took ``waiter``'s place, ``stop()`` holds, or ``until``
+        (a ``time.monotonic()`` value) passes."""
+        core = self.core
+        while (not core.has_data() and core.state is State.OPEN
+               and self._receiver is waiter and not (stop is not None and stop())):
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            waiter.wait(remaining)
 
-    # -- polling gap --------------------------------------------------------
-    def start_close_timer(self, seconds: float) -> None:
-        """Between polling requests: close unless a request comes within ``seconds``.
+    # -- writes with a deadline ------------------------------------------------------
+    def write_started(self, abort: Optional[Callable[[], None]]) -> int:
+        """A transport hands bytes to the client's socket; ``abort`` shuts that
+        socket.  Unless :meth:`write_finished` follows within
+        ``write_timeout``, the socket is shut and the session closed
+        ("write timeout").  Returns the token for :meth:`write_finished`."""
+        token = self.core.write_started(time.monotonic())
+        if abort is not None:
+            if self._aborts is None:
+                self._aborts = {}
+            self._aborts[token] = abort
+        self._rearm()
+        return token
 
-        A libev timer, not a greenlet: it is armed and stopped on every poll,
-        and only when it fires does ``close_later`` spawn the close."""
-        self.cancel_close_timer()
-        if self.state is not CLOSED:
-            timer = self._close_timer = gevent.get_hub().loop.timer(seconds)
-            timer.start(self.engine.close_later, self, Reason.CLOSE_TIMEOUT)
+    def write_finished(self, token: int) -> None:
+        self.core.write_finished(token)
+        aborts = self._aborts
+        if aborts is not None:
+            aborts.pop(token, None)
+        self._rearm()
 
-    def cancel_close_timer(self) -> None:
-        timer = self._close_timer
+    def abort_connections(self, tokens: Optional[Tuple[int, ...]] = None) -> None:
+        """Shut the connections of the given pending writes (all by default)
+        and of the transport's own connection: whatever they were writing is
+        dropped and its memory freed."""
+        aborts = self._aborts
+        if aborts:
+            for token in (tuple(aborts) if tokens is None else tokens):
+                abort = aborts.pop(token, None)
+                if abort is not None:
+                    abort()
+        if tokens is None and self.abort is not None:
+            abort, self.abort = self.abort, None
+            abort()
+
+    # -- the timer ------------------------------------------------------------------------
+    def _rearm(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        timer = self._timer
         if timer is not None:
-            self._close_timer = None
+            timer.stop()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - time.monotonic())
+            timer = self._timer = self.engine.loop.timer(delay)
+            timer.start(self._on_timer)
+
+    def _on_timer(self) -> None:
+        """A hub callback: applies the core's timed rules; never blocks."""
+        self._timer = None
+        self._timer_at = None
+        core = self.core
+        expired = core.tick(time.monotonic())
+        if expired:
+            self.abort_connections(expired)
+        if core.state is State.CLOSING:
+            self.closing()
+        elif core.has_data():
+            receiver = self._receiver
+            if receiver is not None:
+                receiver.wake()
+        self._rearm()
+
+    def stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        self._timer_at = None
+        if timer is not None:
             timer.stop()
 
-    # -- heartbeats (streaming transports) ----------------------------------
-    def heartbeat_frame(self, now: Optional[float] = None) -> bytes:
-        """The next heartbeat payload; remembers when it was sent."""
-        self.hb_sent += 1
-        self.hb_sent_at = time.monotonic() if now is None else now
-        return encode_heartbeat(self.hb_sent).encode()
+    # -- the end --------------------------------------------------------------------------------
+    def closing(self) -> None:
+        """The core decided to close: run the closing events in a greenlet
+        of their own (once), and shut the connection if the reason aborts."""
+        if self.core.close_reason in Reason.ABORTING:
+            self.abort_connections()
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.wake()
+        if not self._close_spawned:
+            self._close_spawned = True
+            gevent.spawn(self.engine.finish_close, self)
 
-    def heartbeat_echo(self, counter: str) -> None:
-        try:
-            value = int(counter)
-        except ValueError:
-            return
-        if self.hb_acked < value <= self.hb_sent:
-            self.hb_acked = value
-
-    def awaiting_echo(self) -> bool:
-        return self.hb_acked < self.hb_sent
-
-    def start_heartbeats(self, now: float) -> None:
-        """The first heartbeat is due one ``heartbeat_interval`` after ``now``."""
-        self.hb_next = now + self.engine.options.heartbeat_interval
-
-    def heartbeat_step(self, now: float) -> Tuple[Optional[bytes], Optional[float]]:
-        """The heartbeat rule, for every streaming transport.
-
-        Returns ``(frame, wake_at)``: a heartbeat to send now (or None) and when
-        to step again; ``wake_at`` is None when the echo is overdue (the caller
-        closes the session).  No new heartbeat goes out while one is unanswered.
-        """
-        options = self.engine.options
-        if self.awaiting_echo():
-            deadline = self.hb_sent_at + options.heartbeat_timeout
-            return None, (None if now >= deadline else deadline)
-        if now >= self.hb_next:
-            frame = self.heartbeat_frame(now)
-            self.hb_next = now + options.heartbeat_interval
-            return frame, min(now + options.heartbeat_timeout, self.hb_next)
-        return None, self.hb_next
+    def ended(self) -> None:
+        """Called by the engine once the session is CLOSED and forgotten; the
+        timer stays only for writes still pending (their deadline holds)."""
+        self._rearm()
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.wake()

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import io
 import sys
+import time
 from collections import deque
 from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple,
                     Union)
@@ -32,7 +33,7 @@ from .engine import Engine
 from .events import EVENT_NAMES, HandlerRegistry, current_registry, use_registry
 from .protocol import Heartbeat, decode, encode, encode_json
 from .request import WSGIRequest
-from .session import CLOSED, Reason, Session, new_session_id
+from .session import Reason, Session, Waiter, new_session_id
 from .socket import Socket, encode_frame_bytes
 
 __all__ = ["FakeSocket", "Peers", "Broadcast", "TestServer", "TestClient",
@@ -313,9 +314,9 @@ class TestServer:
     """The real engine, run in the calling thread, for :class:`TestClient` objects.
 
     ``app``: a :class:`~socketio_wsgi.SocketIOMiddleware` (or an app wrapping
-    one) whose options to use: its request adapter, limits and ``handlers=``
+    one) whose options to use: its request adapter, limits and handler
     registry.  ``handlers`` overrides the registry (default: the app's, else
-    the current one at each event).  Any other keyword overrides an option.
+    the one current when the server is built).  Any other keyword overrides an option.
     The backend is a fresh in-memory one unless ``backend=`` is given, so no
     channel outlives the server.
 
@@ -334,7 +335,9 @@ class TestServer:
         self._request_adapter = (options.pop("request_adapter", None) or base.request_adapter
                                  or WSGIRequest)
         settings = dict(options)
-        settings["handlers"] = handlers if handlers is not None else base.handlers
+        if handlers is None:
+            handlers = middleware.engine.handlers if middleware is not None else current_registry()
+        settings["handlers"] = handlers
         settings.setdefault("backend", None)
         settings["request_adapter"] = self._adapt_request
         self.options = dataclasses.replace(base, **settings)
@@ -420,7 +423,7 @@ class TestClient:
 
     @property
     def connected(self) -> bool:
-        return self.session is not None and self.session.state is not CLOSED
+        return self.session is not None and self.session.connected
 
     @property
     def close_reason(self) -> Optional[str]:
@@ -498,9 +501,9 @@ class TestClient:
         """Hand raw payload text to the server; a :class:`~socketio_wsgi.ProtocolError`
         closes the session and propagates."""
         session = self._open_session()
-        if session.state is CLOSED:
+        if not session.connected:
             raise self._closed_error()
-        self.engine.receive_payload(session, payload)
+        self.engine.receive(session, payload)
 
     def push(self, frame: bytes) -> bool:
         """Deliver an encoded frame as the server would (lets FakeSockets reach us)."""
@@ -513,15 +516,14 @@ class TestClient:
 
     def _collect(self, timeout: float) -> None:
         session = self._open_session()
-        if not session.has_queued() and timeout > 0 and session.state is not CLOSED:
-            waiter = gevent.event.Event()
-            session.set_waiter(waiter)
+        if not session.has_queued() and timeout > 0 and session.connected:
+            waiter = Waiter()
+            session.attach(waiter)
             try:
-                waiter.wait(timeout)
+                session.wait(waiter, time.monotonic() + timeout)
             finally:
-                if session.is_waiter(waiter):
-                    session.set_waiter(None)
-        data = session.drain()
+                session.detach(waiter)
+        data = session.take()
         if data:
             self._inbox.extend(_messages(data))
 

@@ -7,6 +7,7 @@ waits on a lock that gevent did not patch.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Optional
 
 import gevent
@@ -23,11 +24,18 @@ class HubBridge:
 
     def __init__(self) -> None:
         self.hub: Optional[Any] = None
+        self._thread: Optional[threading.Thread] = None
 
     def bind_current(self) -> None:
         """Record the current thread's hub (called where sessions are created)."""
         if self.hub is None:
             self.hub = gevent.get_hub()
+            self._thread = threading.current_thread()
+
+    def alive(self) -> bool:
+        """False once the bound hub's thread has ended (a stopped server's)."""
+        thread = self._thread
+        return thread is None or thread.is_alive()
 
     def in_hub_thread(self) -> bool:
         hub = self.hub

@@ -341,7 +341,7 @@ def test_heartbeats_are_echoed_and_never_surfaced(make_server_thread, browser_pa
     page, wire = open_page(browser_page, page_server, server.url + "/socket.io/socket.io.js")
     sid = connect(page, server.port, "websocket")
     session = server.engine.get(sid)
-    wait_for(lambda: server.call(lambda: session.hb_acked) >= 3)
+    wait_for(lambda: server.call(lambda: session.core.hb_acked) >= 3)
     assert server.call(lambda: session.connected)
     assert messages(page) == []
     assert wire[:3] == ["~m~4~m~~h~1", "~m~4~m~~h~2", "~m~4~m~~h~3"]

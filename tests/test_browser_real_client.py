@@ -211,7 +211,7 @@ def test_htmlfile_stream_in_chromium_with_the_client_transport(make_server_threa
     assert received(page, len(ECHOES) + 50)[len(ECHOES):] == [f"n{i}" for i in range(50)]
     # Heartbeats went out and the client echoed them by POST; each executed
     # script removed itself, as the client's _() does.
-    wait_for(lambda: srv.call(lambda: srv.engine.get(sid).hb_acked) >= 2, timeout=10)
+    wait_for(lambda: srv.call(lambda: srv.engine.get(sid).core.hb_acked) >= 2, timeout=10)
     assert page.evaluate("rec.frame.contentDocument.getElementsByTagName('script').length") == 0
     assert disconnect_reason_of(srv, sid) is None
     page.evaluate("rec.frame.src = 'about:blank'")  # what the client's disconnect() does

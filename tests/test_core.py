@@ -147,7 +147,7 @@ def test_websocket_client_answering_heartbeats_stays_connected(make_server_threa
             client.receive(timeout=1.0)
         client.send("still here")
         assert client.receive(timeout=5) == "still here"
-        assert server.call(lambda: server.engine.get(client.session_id).hb_acked) >= 3
+        assert server.call(lambda: server.engine.get(client.session_id).core.hb_acked) >= 3
 
 
 def test_polling_client_that_vanishes_is_dropped_by_the_close_timeout(make_server_thread):

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socketio_wsgi import protocol
+from socketio_wsgi.errors import UsageError
 from socketio_wsgi.protocol import (Heartbeat, ProtocolError, decode, decode_frames, encode,
                                     encode_frame, encode_heartbeat, encode_json, encode_many,
                                     parse_message, utf16_len)
@@ -240,7 +241,7 @@ def test_utf16_len(text, units):
 
 @pytest.mark.parametrize("value", ["~j~{}", "~h~1", "~j~", "~h~", ["ok", "~h~2"], [["~j~x"]]])
 def test_encode_refuses_text_that_would_be_misread(value):
-    with pytest.raises(ProtocolError):
+    with pytest.raises(UsageError):
         encode(value)
 
 
@@ -251,14 +252,14 @@ def test_encode_accepts_text_that_merely_looks_special(value):
 
 @pytest.mark.parametrize("value", [object(), b"bytes", {1, 2}, {"a": object()}, {"n": math.nan}])
 def test_encode_refuses_unsupported_values(value):
-    with pytest.raises(ProtocolError):
+    with pytest.raises(UsageError):
         encode(value)
 
 
 def test_encode_refuses_lone_surrogates():
-    with pytest.raises(ProtocolError):
+    with pytest.raises(UsageError):
         encode("\ud83d")
-    with pytest.raises(ProtocolError):
+    with pytest.raises(UsageError):
         encode_frame("a\udc00")
 
 

@@ -24,6 +24,8 @@ import socketio_wsgi
 from socketio_wsgi import (ConnectionRefused, HandlerRegistry, NoSocket, ProtocolError, Reason,
                            SocketIOMiddleware, use_registry)
 from socketio_wsgi.client import Client
+from socketio_wsgi.errors import UsageError
+from socketio_wsgi.protocol import encode_heartbeat
 from socketio_wsgi.events import EVENT_NAMES, current_registry
 from socketio_wsgi.pytest_plugin import (fake_socket, socketio_app, socketio_client,  # noqa: F401
                                          socketio_handlers, socketio_server)
@@ -110,7 +112,7 @@ def test_fake_socket_records_sends_as_the_client_decodes_them(fake_socket):
     assert fake_socket.send(42) is True
     assert fake_socket.send(["x", "y"]) is True
     assert fake_socket.sent == ["hello", {"a": [1, 2]}, "42", "x", "y"]
-    with pytest.raises(ProtocolError):
+    with pytest.raises(UsageError):
         fake_socket.send(object())
     assert fake_socket.session.session_id == fake_socket.session_id
     assert len(fake_socket.session_id) == 20
@@ -262,7 +264,7 @@ def test_receive_order_heartbeats_and_limits(registry):
     registry.add("on_message", lambda request, socket, context, message: socket.send(message))
     with TestServer() as server:
         client = server.client(timeout=0.05)
-        client.session.push(client.session.heartbeat_frame())
+        client.session.push(encode_heartbeat(1).encode())  # what the server's timer queues
         client.send({"n": 1})
         client.send("two")
         client.send_payload("~m~4~m~~h~1")  # a heartbeat echo is not a message

@@ -381,7 +381,7 @@ def test_a_second_poll_answers_the_first_empty(make_server_thread, transport):
     _, first = poll(conn1, transport)
     sid = sid_of(first)
     conn1.request("GET", poll_path(transport, sid, 1))
-    wait_for(lambda: not srv.call(lambda: srv.engine.get(sid).is_waiter(None)))
+    wait_for(lambda: not srv.call(lambda: srv.engine.get(sid).is_attached(None)))
     conn2.request("GET", poll_path(transport, sid, 2))
     older = conn1.response()  # answered at once, not after 30 s
     assert older.status == 200
@@ -442,7 +442,7 @@ def test_client_hanging_up_mid_poll(make_server_thread, transport):
     conn = Conn(srv.port)
     _, first = poll(conn, transport)
     sid = sid_of(first)
-    has_waiter = lambda: not srv.call(lambda: srv.engine.get(sid).is_waiter(None))  # noqa: E731
+    has_waiter = lambda: not srv.call(lambda: srv.engine.get(sid).is_attached(None))  # noqa: E731
     conn.request("GET", poll_path(transport, sid, 1))
     wait_for(has_waiter)
     conn.close()
@@ -482,7 +482,14 @@ class Stream:
         self.status, self.headers = self.conn.head()
         assert self.headers["transfer-encoding"] == "chunked"
         self.first = self.conn.chunk()
-        prelude = b"<html><body>" + b" " * 244 if transport == "htmlfile" else b"--socketio\n"
+        if transport == "htmlfile":
+            prelude = b"<html><body>" + b" " * 244
+        else:  # a boundary drawn at random per stream, announced in the header
+            match = re.fullmatch(r'multipart/x-mixed-replace;boundary="(socketio-[0-9a-f]{32})"',
+                                 self.headers["content-type"])
+            assert match, self.headers["content-type"]
+            self.boundary = b"--" + match.group(1).encode() + b"\n"
+            prelude = self.boundary
         assert self.first.startswith(prelude)
         self.sid = sid_of(self.payload(self.first[len(prelude):]))
 
@@ -494,8 +501,8 @@ class Stream:
             [[payload]] = run_js([match.group(1).decode("ascii")])
             return payload
         head = b"Content-Type: text/plain\n\n"
-        assert chunk.startswith(head) and chunk.endswith(b"\n--socketio\n"), chunk
-        return chunk[len(head):-len(b"\n--socketio\n")].decode("utf-8")
+        assert chunk.startswith(head) and chunk.endswith(b"\n" + self.boundary), chunk
+        return chunk[len(head):-len(b"\n" + self.boundary)].decode("utf-8")
 
     def next(self) -> str:
         return self.payload(self.conn.chunk())
@@ -544,12 +551,13 @@ def test_xhr_multipart_stream_w6_and_cors(make_server_thread):
     srv.on("on_connect", lambda request, socket, context: socket.send("welcome"))
     stream = Stream(srv, "xhr-multipart")
     assert stream.status == 200
-    assert stream.headers["content-type"] == 'multipart/x-mixed-replace;boundary="socketio"'
+    boundary = stream.boundary  # W6 with a random boundary instead of "socketio"
     assert stream.headers["access-control-allow-origin"] == PAGE_ORIGIN
-    assert stream.first == b"--socketio\nContent-Type: text/plain\n\n~m~%d~m~%s\n--socketio\n" % (
-        len(stream.sid), stream.sid.encode())
+    assert stream.first == boundary + b"Content-Type: text/plain\n\n~m~%d~m~%s\n%s" % (
+        len(stream.sid), stream.sid.encode(), boundary)
     # What on_connect sent follows in its own part: W6 exactly.
-    assert stream.conn.chunk() == b"Content-Type: text/plain\n\n~m~7~m~welcome\n--socketio\n"
+    assert stream.conn.chunk() == b"Content-Type: text/plain\n\n~m~7~m~welcome\n" + boundary
+    assert Stream(srv, "xhr-multipart").boundary != boundary  # a new one per stream
     push(srv, stream.sid, "é😀", {"x": [1]})
     assert stream.next() == '~m~3~m~é😀~m~12~m~~j~{"x":[1]}'  # one part per batch
     # The client's POST (and a preflight, should a browser send one).

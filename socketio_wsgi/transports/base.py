@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 import logging
+import socket as _socket
 import time
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional
 from urllib.parse import parse_qs
 
-import gevent.event
+from gevent import monkey
 
-from ..errors import ConnectionRefused, MessageTooLarge
-from ..http import Headers, text_response
-from ..protocol import ProtocolError, encode_frame
-from ..session import CLOSED, Reason, Session
+from ..errors import ConnectionRefused, ProtocolError
+from ..http import SOCKET_KEY, Headers, text_response
+from ..protocol import encode_frame
+from ..session import Reason, Session, Waiter
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
 
-__all__ = ["Transport", "HttpTransport", "stream_payloads", "read_post_payload", "PostError"]
+__all__ = ["Transport", "HttpTransport", "stream_payloads", "read_post_payload", "PostError",
+           "GuardedBody", "socket_abort"]
 
 log = logging.getLogger("socketio_wsgi.transport")
 
@@ -65,34 +67,85 @@ class Transport:
 
     def handshake_payload(self, session: Session) -> bytes:
         """The session-id frame, then whatever on_connect queued (polling)."""
-        return self.id_frame(session) + session.drain()
+        return self.id_frame(session) + session.take()
 
 
-def stream_payloads(session: Session, waiter: gevent.event.Event) -> Iterator[bytes]:
-    """Yield payloads to write on a streaming connection until the session closes.
+_os_fromfd = monkey.get_original("socket", "fromfd")
 
-    Queued frames are joined into one payload; a heartbeat goes out every
-    ``heartbeat_interval`` and its echo must arrive within ``heartbeat_timeout``.
+
+def socket_abort(environ: dict) -> Optional[Callable[[], None]]:
+    """A function that shuts this request's client socket (``None`` under a
+    server that does not hand it over, see :data:`~socketio_wsgi.http.SOCKET_KEY`).
+
+    It shuts the connection through a duplicate descriptor, so a greenlet
+    blocked writing to it fails as for a peer that went away (a broken pipe,
+    which the server handles quietly) instead of being cancelled.
     """
-    engine = session.engine
-    monotonic = time.monotonic
-    session.start_heartbeats(monotonic())
+    sock = environ.get(SOCKET_KEY)
+    if sock is None:
+        return None
+
+    def abort() -> None:
+        try:
+            duplicate = _os_fromfd(sock.fileno(), _socket.AF_INET, _socket.SOCK_STREAM)
+        except (OSError, ValueError):
+            return  # already closed
+        try:
+            duplicate.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
+        finally:
+            duplicate.close()
+    return abort
+
+
+class GuardedBody:
+    """A WSGI response body whose every chunk must be written within
+    ``write_timeout``: the server writes a chunk between two steps of this
+    iterator, so each step opens and closes a write of the session; a chunk
+    not taken in time shuts the socket and closes the session."""
+
+    __slots__ = ("session", "chunks", "abort", "_token")
+
+    def __init__(self, session: Session, chunks: Iterable[bytes],
+                 abort: Optional[Callable[[], None]]):
+        self.session = session
+        self.chunks = chunks
+        self.abort = abort
+        self._token: Optional[int] = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        session = self.session
+        for chunk in self.chunks:
+            self._token = session.write_started(self.abort)
+            yield chunk
+            self._done()
+
+    def _done(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self.session.write_finished(token)
+
+    def close(self) -> None:
+        self._done()
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def stream_payloads(session: Session, waiter: Waiter) -> Iterator[bytes]:
+    """Payloads to write on a streaming connection until the session ends.
+
+    ``waiter`` must be attached; heartbeats are queued by the session's timer
+    like any other output, so this only waits and takes.
+    """
     while True:
-        data = session.drain()
+        data = session.take()
         if data:
             yield data
-        if session.state is CLOSED:
+        if not session.connected:
             return
-        now = monotonic()
-        beat, wake_at = session.heartbeat_step(now)
-        if wake_at is None:
-            engine.close(session, Reason.HEARTBEAT_TIMEOUT)
-            continue
-        if beat:
-            yield beat
-        waiter.clear()
-        if not session.has_queued() and session.state is not CLOSED:
-            waiter.wait(max(0.0, wake_at - monotonic()))
+        session.wait(waiter, time.monotonic() + 3600.0)
 
 
 def read_post_payload(environ: dict, max_body: int, max_payload: int) -> str:
@@ -145,11 +198,10 @@ class HttpTransport(Transport):
                 self.engine.close(session, Reason.LIMIT_EXCEEDED)
             return text_response(start_response, exc.status, exc.reason, cors)
         try:
-            self.engine.receive_payload(session, self.normalise_post(data))
-        except MessageTooLarge as exc:
-            return text_response(start_response, 413, str(exc), cors)
+            self.engine.receive(session, self.normalise_post(data))
         except ProtocolError as exc:
-            return text_response(start_response, 400, f"malformed payload: {exc}", cors)
+            text = str(exc) if exc.http_status == 413 else f"malformed payload: {exc}"
+            return text_response(start_response, exc.http_status, text, cors)
         return text_response(start_response, 200, "ok", cors)
 
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import gevent
-import gevent.event
 
-from ..errors import ConnectionRefused
+from ..errors import ConnectionRefused, ProtocolError
 from ..http import Headers, respond, text_response
-from ..protocol import ProtocolError, decode_frames
-from ..session import CLOSED, Session
-from .base import HttpTransport, log, refuse
+from ..protocol import decode_frames
+from ..session import Session, Waiter
+from .base import GuardedBody, HttpTransport, log, refuse, socket_abort
 
 __all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal", "watch_hangup", "stop_watch"]
 
@@ -71,53 +70,41 @@ class XhrPolling(HttpTransport):
         except ConnectionRefused as refused:
             return refuse(start_response, refused, cors)
         body = self.handshake_payload(session)
-        if session.state is not CLOSED:
-            session.start_close_timer(self.engine.options.close_timeout)
-        return self.answer(environ, start_response, body, cors)
+        session.detach(None)  # the client must poll within close_timeout
+        return GuardedBody(session, self.answer(environ, start_response, body, cors),
+                           socket_abort(environ))
 
     def resume(self, environ: dict, start_response, session: Session, cors: Headers):
         body = self.wait_for_payload(session, environ)
-        return self.answer(environ, start_response, body, cors)
+        return GuardedBody(session, self.answer(environ, start_response, body, cors),
+                           socket_abort(environ))
 
     def wait_for_payload(self, session: Session, environ: Optional[dict] = None) -> bytes:
         """Hold until something is queued, the session ends, a newer GET takes
         over, the client hangs up or ``polling_duration`` passes; then take
         the whole queue (unless superseded or hung up)."""
-        session.cancel_close_timer()
-        waiter = gevent.event.Event()
-        hung_up = []
+        waiter = Waiter()
+        hung_up: List[bool] = []
 
         def on_hangup() -> None:
             hung_up.append(True)
-            waiter.set()
+            waiter.wake()
 
-        session.set_waiter(waiter)  # wakes an older pending GET, which then answers empty
+        session.attach(waiter)  # wakes an older pending GET, which then answers empty
         watcher: Optional[gevent.Greenlet] = None
-        deadline = time.monotonic() + self.engine.options.polling_duration
         try:
-            while (not session.has_queued() and session.state is not CLOSED
-                   and session.is_waiter(waiter) and not hung_up):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                if watcher is None and environ is not None:
+            if not session.has_queued() and session.connected:
+                if environ is not None:
                     watcher = watch_hangup(environ, on_hangup)
-                waiter.clear()
-                waiter.wait(remaining)
+                session.wait(waiter, time.monotonic() + self.engine.options.polling_duration,
+                             stop=hung_up.__len__)
         finally:
             stop_watch(watcher)
-            current = session.is_waiter(waiter)
-            if current:
-                session.set_waiter(None)
-        if not current:
-            return b""  # a newer GET holds the session now
-        if not hung_up:
-            body = session.drain()
-        else:
-            body = b""  # keep the queue for the client's next GET
-        if session.state is not CLOSED:
-            session.start_close_timer(self.engine.options.close_timeout)
-        elif body:
+            current = session.detach(waiter)
+        if not current or hung_up:
+            return b""  # a newer GET holds the session, or the queue waits for the next one
+        body = session.take()
+        if body and not session.connected:
             self.engine.collected(session)  # a last poll during a graceful shutdown
         return body
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 import logging
 import socket as _socket
 import threading
-import time
 from typing import List, Optional
 
 import gevent
 import gevent.lock
 
-from ..errors import ConnectionRefused, MessageTooLarge
+from ..errors import ConnectionRefused, ProtocolError
 from ..http import Headers, text_response
-from ..protocol import ProtocolError
-from ..session import CLOSED, Reason, Session
+from ..session import Reason, Receiver, Session
 from ..wsframes import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, FrameError,
                         MessageReader, MessageTooBig, build_frame, close_payload)
 from .base import Transport
@@ -41,21 +39,6 @@ CLOSE_CODES = {
     Reason.HANDLER_ERROR: 1011,
 }
 REFUSED_CODE = 4403
-_WRITER_GRACE = 5.0
-
-
-_last_text = (b"", b"")  # (payload, frame): a broadcast's frame is built once
-
-
-def text_frame(payload: bytes) -> bytes:
-    """The text frame for ``payload``; the same object again reuses the last frame."""
-    global _last_text
-    last_payload, last_frame = _last_text
-    if payload is last_payload:
-        return last_frame
-    frame = build_frame(OP_TEXT, payload)
-    _last_text = (payload, frame)
-    return frame
 
 
 class WSConnection:
@@ -75,21 +58,27 @@ class WSConnection:
         self.closed = False
         self.close_code: Optional[int] = None
 
-    def write_text(self, payload: bytes) -> None:
-        self.write_raw(text_frame(payload))
+    def write_text(self, payload: bytes, session: Optional[Session] = None) -> None:
+        self.write_raw(build_frame(OP_TEXT, payload), session)
 
-    def write_raw(self, data) -> None:
+    def write_raw(self, data, session: Optional[Session] = None) -> None:
+        """A blocking write; with a session, under its write deadline (past
+        it the socket is shut, so the write fails and frees ``data``)."""
         with self._lock:
-            self._write(data)
+            token = session.write_started(self.shutdown) if session is not None else None
+            try:
+                self._write(data)
+            finally:
+                if token is not None:
+                    session.write_finished(token)
 
     def busy(self) -> bool:
         """A blocking write holds the socket (a pong, a close frame)."""
         return self._lock.locked()
 
-    def on_control(self, opcode: int, payload: bytes) -> None:
+    def on_control(self, opcode: int, payload: bytes, session: Optional[Session] = None) -> None:
         if opcode == OP_PING and not self.closed:
-            with self._lock:
-                self._write(build_frame(OP_PONG, payload))
+            self.write_raw(build_frame(OP_PONG, payload), session)
 
     def close(self, code: int, reason: str = "") -> None:
         """Send a close frame once and shut the socket so a blocked read returns."""
@@ -130,6 +119,15 @@ class WSConnection:
             except OSError:
                 pass
 
+    def abort_for(self, session: Session) -> None:
+        """End the connection now, from anywhere (a hub callback too): a close
+        frame if the socket takes it at once and no write is half done, then
+        the socket is shut whatever was pending."""
+        if not self.closed and not self.busy():
+            self.close_nowait(*self.close_args(session))
+        self.closed = True
+        self.shutdown()
+
     def close_for(self, session: Session) -> None:
         self.close(*self.close_args(session))
 
@@ -138,18 +136,19 @@ class WSConnection:
                 session.close_reason or "")
 
 
-class _Output:
+class _Output(Receiver):
     """Everything one websocket session sends, without a greenlet of its own.
 
-    ``Session.push`` (and ``wake``) call :meth:`notify`; the hub's
-    :class:`_Flusher` then calls :meth:`flush` once per loop iteration, which
+    It is the session's receiver: :meth:`wake` asks the hub's
+    :class:`_Flusher` to call :meth:`flush` once per loop iteration, which
     writes the whole queue as one frame with a non-blocking send.  Only when
     the socket does not take everything (a slow client) does a helper
-    greenlet finish the job, and while it lives nothing is written around it,
-    so frames never reorder or interleave.  Heartbeats run on a libev timer.
+    greenlet finish the job, under the session's write deadline; while it
+    lives nothing is written around it, so frames never reorder or
+    interleave.  Heartbeats come from the session's timer like any output.
     """
 
-    __slots__ = ("session", "conn", "flusher", "scheduled", "helper", "timer", "__weakref__")
+    __slots__ = ("session", "conn", "flusher", "scheduled", "helper", "__weakref__")
 
     def __init__(self, session: Session, conn: WSConnection):
         self.session = session
@@ -157,10 +156,8 @@ class _Output:
         self.flusher = _Flusher.current()
         self.scheduled = False
         self.helper: Optional[gevent.Greenlet] = None
-        self.timer = None
 
-    # -- writing ------------------------------------------------------------
-    def notify(self) -> None:
+    def wake(self) -> None:
         if not self.scheduled:
             self.scheduled = True
             self.flusher.add(self)
@@ -175,7 +172,7 @@ class _Output:
             self.helper = gevent.spawn(self._finish, None)
             return
         if session.has_queued():
-            frame = text_frame(session.drain())
+            frame = self.flusher.text_frame(session.take())
             try:
                 sent = conn.send_now(frame)
             except BlockingIOError:
@@ -186,64 +183,35 @@ class _Output:
             if sent < len(frame):
                 self.helper = gevent.spawn(self._finish, memoryview(frame)[sent:])
                 return
-        if session.state is CLOSED:
+        if not session.connected:
             rest = conn.close_nowait(*conn.close_args(session))
             if rest is not None:
                 self.helper = gevent.spawn(self._finish_close, rest)
 
     def _finish(self, rest) -> None:
-        """Helper greenlet: blocking writes until the queue is empty; closes
-        the socket if the session has ended meanwhile."""
+        """Helper greenlet: blocking writes until the queue is empty, each
+        under the write deadline; closes the socket if the session has ended."""
         session, conn = self.session, self.conn
         try:
             if rest is not None:
-                conn.write_raw(rest)
+                conn.write_raw(rest, session)
             while session.has_queued() and not conn.closed:
-                conn.write_text(session.drain())
+                conn.write_raw(self.flusher.text_frame(session.take()), session)
         except OSError:
             session.engine.close(session, Reason.CLIENT_CLOSED)
         finally:
             self.helper = None
-        if session.state is CLOSED:
+        if not session.connected:
             conn.close_for(session)
 
     def _finish_close(self, rest) -> None:
         try:
-            self.conn.write_raw(rest)
+            self.conn.write_raw(rest, self.session)
         except OSError:
             pass
         finally:
             self.helper = None
             self.conn.shutdown()
-
-    # -- heartbeats (libev timer callbacks: no blocking, no handlers) -------
-    def start(self) -> None:
-        now = time.monotonic()
-        self.session.start_heartbeats(now)
-        self._arm(self.session.hb_next - now)
-
-    def stop(self) -> None:
-        if self.timer is not None:
-            self.timer.stop()
-            self.timer = None
-
-    def _arm(self, delay: float) -> None:
-        self.stop()
-        self.timer = self.flusher.loop.timer(max(0.0, delay))
-        self.timer.start(self._beat)
-
-    def _beat(self) -> None:
-        session = self.session
-        if session.state is CLOSED:
-            return
-        now = time.monotonic()
-        beat, wake_at = session.heartbeat_step(now)
-        if wake_at is None:
-            session.engine.close_later(session, Reason.HEARTBEAT_TIMEOUT)
-            return
-        if beat:
-            session.push(beat)
-        self._arm(wake_at - now)
 
 
 class _Flusher:
@@ -260,6 +228,16 @@ class _Flusher:
     def __init__(self) -> None:
         self.loop = gevent.get_hub().loop
         self.pending: List[_Output] = []
+        self._last_text = (b"", b"")  # (payload, frame): a broadcast's frame is built once
+
+    def text_frame(self, payload: bytes) -> bytes:
+        """The text frame for ``payload``; the same object again reuses the last frame."""
+        last_payload, last_frame = self._last_text
+        if payload is last_payload:
+            return last_frame
+        frame = build_frame(OP_TEXT, payload)
+        self._last_text = (payload, frame)
+        return frame
 
     @classmethod
     def current(cls) -> "_Flusher":
@@ -298,7 +276,7 @@ class WebSocketTransport(Transport):
             conn.close(REFUSED_CODE, refused.reason)
             return []
         try:
-            conn.write_text(self.id_frame(session))
+            conn.write_text(self.id_frame(session), session)
         except OSError:
             self.engine.close(session, Reason.CLIENT_CLOSED)
             return []
@@ -309,59 +287,55 @@ class WebSocketTransport(Transport):
         if conn.send_now is None:
             raise RuntimeError("the websocket transport needs gevent's pywsgi server (a gevent socket)")
         out = _Output(session, conn)
-        session.set_notify(out.notify)
-        out.notify()  # what on_connect queued (or its failure) goes out first
-        out.start()
+        session.abort = lambda: conn.abort_for(session)
+        session.attach(out)  # what on_connect queued (or its failure) goes out first
+        out.wake()
         reason = Reason.CLIENT_CLOSED
         try:
             self._read_loop(session, conn)
         except Exception as exc:  # noqa: BLE001 - sorted out by _ended
             reason = self._ended(session, conn, exc, reason)
         finally:
-            out.stop()
             self.engine.close(session, reason)
-            session.set_notify(None)
+            session.detach(out)
             helper = out.helper
             if helper is not None:
-                helper.join(timeout=_WRITER_GRACE)
+                helper.join(timeout=self.engine.options.write_timeout)
                 if not helper.dead:
                     helper.kill(block=False)
             if not conn.closed:
-                with gevent.Timeout(_WRITER_GRACE, False):
-                    try:
-                        data = session.drain()
-                        if data:
-                            conn.write_text(data)
-                    except OSError:
-                        pass
+                try:
+                    data = session.take()
+                    if data:
+                        conn.write_text(data, session)
+                except OSError:
+                    pass
             conn.close_for(session)
+            session.abort = None
 
     def _ended(self, session: Session, conn: WSConnection, exc: Exception, reason: str) -> str:
         """Close code and reason for how the read loop ended; re-raises the unexpected."""
         if isinstance(exc, (ConnectionClosed, OSError)):
             return reason
         if isinstance(exc, MessageTooBig):
-            log.warning("session %s: %s", session.session_id, exc)
+            log.warning("session %s: %s", session.session_id, str(exc))
             conn.close_code = exc.code
             return Reason.LIMIT_EXCEEDED
         if isinstance(exc, FrameError):
-            log.warning("session %s: websocket protocol error: %s", session.session_id, exc)
+            log.warning("session %s: websocket protocol error: %s", session.session_id, str(exc))
             conn.close_code = exc.code
             return Reason.PROTOCOL_ERROR
-        if isinstance(exc, MessageTooLarge):
-            conn.close_code = 1009
-            return reason
-        if isinstance(exc, ProtocolError):
-            conn.close_code = 1007
+        if isinstance(exc, ProtocolError):  # the session core closed the session already
+            conn.close_code = exc.close_code
             return reason
         raise exc
 
     def _read_loop(self, session: Session, conn: WSConnection) -> None:
         options = self.engine.options
         reader = MessageReader(conn.read, options.max_payload_size, expect_masked=True,
-                               on_control=conn.on_control)
-        receive = self.engine.receive_payload
-        while session.state is not CLOSED:
+                               on_control=lambda op, data: conn.on_control(op, data, session))
+        receive = self.engine.receive
+        while session.connected:
             opcode, data = reader.read_message()
             if opcode != OP_TEXT:
                 raise FrameError("binary frames are not part of Socket.IO 0.6", 1003)

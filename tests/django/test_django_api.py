@@ -87,7 +87,7 @@ def test_every_middleware_option_has_a_setting():
     from django_socketio import conf
     names = conf.option_settings()
     assert names["heartbeat_interval"] == "SOCKETIO_HEARTBEAT_INTERVAL"
-    assert set(names) == set(Options.names()) - {"request_adapter", "handlers", "backend"}
+    assert set(names) == set(Options.names()) - {"request_adapter", "handlers", "backend", "around_handlers"}
 
 
 def test_settings_reach_the_middleware_options():
