@@ -337,3 +337,36 @@ def test_a_message_holding_the_old_multipart_boundary_cannot_forge_a_part(arena)
     # The echoed message arrives whole inside one part; no part is "forged".
     assert any(forged.encode() in part for part in parts)
     assert not any(part.rstrip(b"\r\n0123456789abcdef").endswith(b"~m~6~m~forged") for part in parts)
+
+
+def test_the_status_token_never_reaches_the_access_log(tmp_path):
+    """The token given as ``?token=`` is a secret: the access log shows the
+    request, with the token's value redacted."""
+    import os
+    import subprocess
+    import sys
+    from test_runner import APPS, free_port
+
+    port = free_port()
+    log_path = tmp_path / "access.log"
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "socketio_wsgi", "--port", str(port), "--origins", "*",
+             "--status-token", "s3cret-Token-42", "runner_app:application"],
+            cwd=APPS, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=out,
+            stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: "serving on" in log_path.read_text(), timeout=20)
+            for query in ("token=s3cret-Token-42", "x=1&token=s3cret-Token-42&y=2", "token=wrong"):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", f"/socket.io/status?{query}")
+                status = conn.getresponse().status
+                conn.close()
+                assert status == (403 if "wrong" in query else 200)
+            wait_for(lambda: log_path.read_text().count("/socket.io/status?") == 3)
+        finally:
+            proc.kill()
+            proc.wait(10)
+    text = log_path.read_text()
+    assert "s3cret" not in text and "wrong" not in text
+    assert text.count("token=[redacted]") == 3
