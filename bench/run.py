@@ -81,7 +81,7 @@ QUICK = {
     "idle": {"stages": [30], "hold": 0.5, "settle": 0.2},
     "polling": {"clients": [5], "warmup": 0.1, "duration": 0.3},
 }
-SCENARIOS = ("echo", "fanout", "idle", "polling")
+SCENARIOS = ("echo", "fanout", "idle", "polling", "attacks")
 
 
 def log(msg: str) -> None:
@@ -472,6 +472,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "idle" in scenarios:
         results.update(run_idle(peers, settings["idle"], ws_module, logdir))
     elapsed = time.monotonic() - started
+    if "attacks" in scenarios:  # our server alone: what hostile clients cost a bystander
+        from bench import attacks
+        attacks.main(["--seconds", "2" if args.quick else "5"])
 
     print(f"socketio_wsgi bench: {rounds} round(s), medians; (Nx) = ratio to the plain "
           f"gevent-websocket app in the same run (lower is better for ms and KB).")

@@ -43,11 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="enable the status endpoint under /<resource>/status for this token")
     parser.add_argument("--trust-proxy-headers", action="store_true",
                         help="take client address/scheme from X-Forwarded-For/-Proto")
-    for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration"):
+    for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration",
+                 "write_timeout"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name),
                             help=f"seconds (default {getattr(defaults, name)})")
     for name in ("max_message_size", "max_payload_size", "max_queue_messages",
-                 "max_queue_bytes", "max_sessions"):
+                 "max_queue_bytes", "max_sessions", "max_channels_per_session",
+                 "max_messages_per_payload"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
                             help=f"default {getattr(defaults, name)}")
     return parser
