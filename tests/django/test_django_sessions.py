@@ -166,7 +166,8 @@ def send_markers(client, marker: str, channel: str) -> None:
 def test_every_handler_sees_the_user_and_session_on_every_transport(django_socket_server,
                                                                     transactional_db, transport):
     cookie, key = login("alice")
-    server = django_socket_server()
+    # A polling client that stops polling is gone after close_timeout: keep it short.
+    server = django_socket_server(close_timeout=1.0)
     seen: List[Tuple[str, str, Optional[str]]] = []
 
     def note(event):

@@ -77,6 +77,11 @@ def get_wsgi_application(static: bool = False, handlers: Optional[Any] = None) -
     return middleware
 
 
+#: Built on first access (a module ``__getattr__``), so importing this module
+#: neither sets Django up nor opens anything before gevent has patched.
+application: SocketIOMiddleware
+
+
 def __getattr__(name: str) -> Any:
     if name == "application":
         global application
