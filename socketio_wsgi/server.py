@@ -1,13 +1,21 @@
 """Running the middleware on gevent's pywsgi server.
 
-:class:`SocketIOHandler` is gevent-websocket's handler plus one thing: an
+:class:`SocketIOHandler` is pywsgi's handler plus three things: it hands the
+client socket and its buffered reader to the app, so that
+:func:`socketio_wsgi.websocket.accept` does the upgrade on any path; it ends
+the HTTP exchange after a 101 (closing a websocket the app left open); and an
 upgrade request that the middleware would refuse (bad origin, unknown session,
-disabled transport) gets its HTTP status *before* the handshake, instead of a
-websocket that is closed at once.
+disabled transport, a transport that is not a websocket) or that is not a
+valid handshake gets its HTTP status *before* any 101, with one log line.
+
+Until the Socket.IO websocket transport runs on :mod:`socketio_wsgi.websocket`,
+upgrades under the Socket.IO resource are still completed by gevent-websocket
+(after our checks); every other path is plain pywsgi.
 """
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import socket
 import sys
@@ -21,7 +29,8 @@ from geventwebsocket.handler import WebSocketHandler
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
 from .http import SOCKET_KEY, STATUS
 from .middleware import SocketIOMiddleware
-from .session import Reason
+from .websocket import CONNECTION_KEY, RFILE_KEY
+from .ws.handshake import HandshakeError, check_request, is_upgrade_request
 
 __all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware"]
 
@@ -43,27 +52,65 @@ class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
     def get_environ(self):
         environ = super().get_environ()
         # Our transports shut this socket when a session ends while a write
-        # is pending, and put a deadline on every write (``write_timeout``).
+        # is pending, and put a deadline on every write (``write_timeout``);
+        # ``accept`` reads the websocket through the request's reader.
         environ[SOCKET_KEY] = self.socket
+        environ[RFILE_KEY] = self.rfile
         return environ
 
-    def upgrade_websocket(self):
+    def run_application(self):
+        environ = self.environ
         middleware = getattr(self.server, "socketio_middleware", None)
-        if middleware is not None and self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            refused = middleware.refusal(self.environ)
+        if (middleware is not None and is_upgrade_request(environ)
+                and middleware.handles(environ)):
+            return WebSocketHandler.run_application(self)
+        try:
+            return WSGIHandler.run_application(self)
+        finally:
+            conn = environ.pop(CONNECTION_KEY, None)
+            if conn is not None:
+                # The app returned: its websocket ends with it, and nothing
+                # after the 101 may be parsed as another HTTP request.
+                self.close_connection = True
+                if not conn.closed:
+                    conn.close(1000)
+
+    def upgrade_websocket(self):
+        environ = self.environ
+        middleware = getattr(self.server, "socketio_middleware", None)
+        if middleware is not None and is_upgrade_request(environ):
+            refused = middleware.refusal(environ)
+            if refused is None:
+                try:
+                    check_request(environ)
+                except HandshakeError as error:
+                    log.warning("refused a websocket handshake from %s for %s: %d %s",
+                                environ.get("REMOTE_ADDR", "?"), environ.get("PATH_INFO", "")[:200],
+                                error.status, error.reason)
+                    refused = error.status, error.reason, error.headers
             if refused is not None:
-                status, reason = refused
+                status, reason = refused[0], refused[1]
+                extra = list(refused[2]) if len(refused) > 2 else []
                 body = reason.encode("utf-8")
+                self.close_connection = True
                 self.start_response(STATUS[status], [("Content-Type", "text/plain; charset=UTF-8"),
-                                                     ("Content-Length", str(len(body)))])
+                                                     ("Content-Length", str(len(body)))] + extra)
                 return [body]
         return super().upgrade_websocket()
+
+    def format_request(self):
+        # The status endpoint accepts its token as ?token=...: never log it.
+        return _SECRET_QUERY.sub(r"\1[redacted]", super().format_request())
 
     def log_request(self):
         # gevent-websocket routes this to a logger that prints only in debug
         # mode; use pywsgi's access log, and skip upgrades (they never "end").
         if getattr(self.server, "access_log", True) and "101" not in str(self.status):
             WSGIHandler.log_request(self)
+
+
+#: Query parameters whose values are secrets (the status token).
+_SECRET_QUERY = re.compile(r"([?&](?:token|access_token)=)[^&\s\"]*")
 
 
 def find_middleware(app: Any) -> Optional[SocketIOMiddleware]:

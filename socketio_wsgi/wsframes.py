@@ -1,10 +1,9 @@
-"""RFC 6455 framing with size limits checked from the header.
+"""RFC 6455 frame codec shared by the server layer and our Python client.
 
-gevent-websocket 0.10 reads whatever length a peer declares, joins fragments
-without a cap and unmasks byte by byte in Python; this module replaces its
-read and write paths for both our server transport and our Python client.
-Reading takes a ``read(n) -> bytes`` callable, so it is testable without
-sockets.
+Pure functions (no sockets): building frames, unmasking, close payloads and
+their validation.  :class:`MessageReader` is the blocking reader our client
+uses (it takes a ``read(n) -> bytes`` callable, so it is testable without
+sockets); the server side parses with :class:`socketio_wsgi.ws.protocol.Protocol`.
 """
 from __future__ import annotations
 
@@ -15,12 +14,27 @@ from typing import Callable, Optional, Tuple
 __all__ = [
     "OP_CONT", "OP_TEXT", "OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG",
     "FrameError", "MessageTooBig", "ConnectionClosed",
-    "build_frame", "close_payload", "parse_close", "unmask", "MessageReader",
+    "build_frame", "frame_header", "close_payload", "parse_close", "check_close",
+    "valid_close_code", "unmask", "MessageReader", "FRAME_COST",
 ]
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 _CONTROL = (OP_CLOSE, OP_PING, OP_PONG)
+
+#: What each frame after a message's first costs against the size limit, on top
+#: of its payload: zero-length fragments must exhaust the limit too.
+FRAME_COST = 8
+
+#: Close codes a peer may send (RFC 6455 7.4 and the IANA registry); 1004-1006
+#: and 1015 are reserved and never appear on the wire.
+_VALID_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
+
+
+def valid_close_code(code: int) -> bool:
+    """True if ``code`` may appear in a close frame (1000-1014 minus the
+    reserved ones, or the 3000-4999 registered/private range)."""
+    return code in _VALID_CODES or 3000 <= code <= 4999
 
 
 class FrameError(Exception):
@@ -56,17 +70,22 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-def build_frame(opcode: int, payload: bytes, masked: bool = False) -> bytes:
-    """One final frame; clients must mask, servers must not."""
-    n = len(payload)
-    first = 0x80 | opcode
-    mask_bit = 0x80 if masked else 0
+def frame_header(first: int, n: int, mask_bit: int = 0) -> bytes:
+    """The header of a frame whose first byte is ``first`` (FIN, RSV, opcode)
+    carrying ``n`` payload bytes, in the shortest length encoding."""
     if n < 126:
-        header = struct.pack("!BB", first, mask_bit | n)
-    elif n <= 0xFFFF:
-        header = struct.pack("!BBH", first, mask_bit | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, mask_bit | 127, n)
+        return struct.pack("!BB", first, mask_bit | n)
+    if n <= 0xFFFF:
+        return struct.pack("!BBH", first, mask_bit | 126, n)
+    return struct.pack("!BBQ", first, mask_bit | 127, n)
+
+
+def build_frame(opcode: int, payload: bytes, masked: bool = False, *,
+                fin: bool = True, rsv1: bool = False) -> bytes:
+    """One frame; clients must mask, servers must not.  ``rsv1`` marks a
+    compressed message's first frame (permessage-deflate)."""
+    header = frame_header((0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode,
+                          len(payload), 0x80 if masked else 0)
     if masked:
         key = os.urandom(4)
         return header + key + unmask(payload, key)
@@ -74,14 +93,38 @@ def build_frame(opcode: int, payload: bytes, masked: bool = False) -> bytes:
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
-    return struct.pack("!H", code) + reason.encode("utf-8")[:120]
+    """Code and reason of a close frame; the reason is cut to fit the 125-byte
+    control frame limit without splitting a UTF-8 sequence."""
+    raw = reason.encode("utf-8")
+    if len(raw) > 123:
+        raw = raw[:123].decode("utf-8", "ignore").encode("utf-8")
+    return struct.pack("!H", code) + raw
 
 
 def parse_close(payload: bytes) -> Tuple[Optional[int], str]:
+    """Lenient parse (our client's view of a server's close frame)."""
     if len(payload) < 2:
         return None, ""
     code = struct.unpack("!H", payload[:2])[0]
     return code, payload[2:].decode("utf-8", "replace")
+
+
+def check_close(payload: bytes) -> Tuple[int, str]:
+    """Strict parse of a received close frame: ``(code, reason)``, with 1005
+    for an empty payload.  Raises :class:`FrameError` with 1002 for a 1-byte
+    payload or a code that may not be sent, 1007 for a reason that is not UTF-8."""
+    if not payload:
+        return 1005, ""
+    if len(payload) == 1:
+        raise FrameError("close frame with a 1-byte payload")
+    code = (payload[0] << 8) | payload[1]
+    if not valid_close_code(code):
+        raise FrameError(f"close frame with the invalid code {code}")
+    try:
+        reason = bytes(payload[2:]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError("close reason is not UTF-8", 1007) from None
+    return code, reason
 
 
 class MessageReader:
@@ -144,14 +187,15 @@ class MessageReader:
     def read_message(self) -> Tuple[int, bytes]:
         """Return ``(OP_TEXT or OP_BINARY, payload)`` of the next data message."""
         opcode = None
-        parts = []
+        joined: Optional[bytearray] = None
+        first = b""
         size = 0
         while True:
             fin, op, length, mask = self._read_header()
             if op in _CONTROL:
                 payload = self._payload(length, mask)
                 if op == OP_CLOSE:
-                    raise ConnectionClosed(*parse_close(payload))
+                    raise ConnectionClosed(*check_close(payload))
                 self._on_control(op, payload)
                 continue
             if op == OP_CONT:
@@ -161,9 +205,20 @@ class MessageReader:
                 raise FrameError("new message started before the last one ended")
             else:
                 opcode = op
+            if op == OP_CONT:
+                size += FRAME_COST  # so that empty fragments exhaust the limit too
             size += length
             if size > self.max_size:
                 raise MessageTooBig(size, self.max_size)
-            parts.append(self._payload(length, mask))
+            payload = self._payload(length, mask)
+            if op != OP_CONT:
+                if fin:
+                    return opcode, payload
+                first = payload
+            elif joined is None:
+                joined = bytearray(first)
+                joined += payload
+            else:
+                joined += payload
             if fin:
-                return opcode, parts[0] if len(parts) == 1 else b"".join(parts)
+                return opcode, bytes(joined if joined is not None else first)

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socketio_wsgi.wsframes import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                                    ConnectionClosed, FrameError, MessageReader, MessageTooBig,
-                                    build_frame, close_payload, parse_close, unmask)
+                                    FRAME_COST, ConnectionClosed, FrameError, MessageReader,
+                                    MessageTooBig, build_frame, check_close, close_payload,
+                                    parse_close, unmask)
 
 FUZZ = settings(max_examples=300, deadline=None)
 MiB = 1024 * 1024
@@ -212,7 +213,7 @@ def test_oversize_fragmented_message_refused_at_the_fragment_header():
                            on_control=Recorder())
     with pytest.raises(MessageTooBig) as info:
         reader.read_message()
-    assert info.value.size == 1200
+    assert info.value.size == 1200 + FRAME_COST  # each continuation frame costs FRAME_COST too
 
 
 def test_many_small_fragments_count_towards_the_limit():
@@ -306,7 +307,7 @@ def test_masked_close_frame_from_a_client():
 def test_close_frame_without_a_code():
     with pytest.raises(ConnectionClosed) as info:
         reader_for(raw_frame(OP_CLOSE, b"")).read_message()
-    assert info.value.code is None
+    assert info.value.code == 1005  # "no status code was present"
 
 
 def test_close_frame_in_the_middle_of_a_fragmented_message():
@@ -385,3 +386,20 @@ def test_arbitrary_bytes_raise_only_framing_errors(data):
                 reader.read_message()
         except (FrameError, ConnectionClosed):
             pass
+
+
+@pytest.mark.parametrize("payload, code", [
+    (b"\x03", 1002), ((999).to_bytes(2, "big"), 1002), ((1005).to_bytes(2, "big"), 1002),
+    ((1015).to_bytes(2, "big"), 1002), ((1000).to_bytes(2, "big") + b"\xff", 1007)])
+def test_invalid_close_frames_are_protocol_errors(payload, code):
+    with pytest.raises(FrameError) as info:
+        reader_for(raw_frame(OP_CLOSE, payload)).read_message()
+    assert info.value.code == code
+    with pytest.raises(FrameError):
+        check_close(payload)
+
+
+def test_zero_length_fragments_exhaust_the_limit():
+    data = raw_frame(OP_TEXT, b"", fin=False) + raw_frame(OP_CONT, b"", fin=False) * 200
+    with pytest.raises(MessageTooBig):
+        reader_for(data, max_size=1000).read_message()

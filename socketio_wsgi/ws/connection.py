@@ -1,0 +1,405 @@
+"""The gevent driver of :class:`~socketio_wsgi.ws.protocol.Protocol`.
+
+One :class:`Connection` per upgraded socket:
+
+* **One writer.**  Every outgoing byte (messages, pongs, the close frame) goes
+  into one buffer and leaves through :meth:`Connection._write`: a
+  non-blocking ``os.write`` right away, and, only when the socket does not
+  take everything, a single writer greenlet that waits for writability.
+  Nothing else writes to the socket.
+* **Writes never block the reader.**  Pongs are queued, never written in
+  place; while the buffer is above ``write_limit`` only the latest ping is
+  answered (RFC 6455 5.5.3 allows it), so a ping flood from a client that
+  does not read cannot grow the buffer.  ``send`` waits while the buffer is
+  above ``write_limit``.
+* **Every write has a deadline.**  Each queued frame must be on the wire
+  within ``write_timeout`` seconds of being queued, else the connection is
+  aborted and the socket shut.
+* **One close path.**  :meth:`Connection.close` sends one close frame, waits
+  up to ``close_timeout`` for the peer's, then shuts the socket; a close
+  started by the peer, a protocol violation, EOF and an expired write all end
+  in the same :meth:`Connection._end`.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import time
+from typing import Any, Deque, Iterator, Optional, Tuple, Union
+
+import gevent
+import gevent.event
+from gevent.socket import wait_write
+
+from ..wsframes import OP_BINARY, OP_TEXT, frame_header
+from .protocol import Close, Message, Ping, Protocol, State
+
+__all__ = ["Connection", "ConnectionClosed", "PreparedMessage"]
+
+log = logging.getLogger("socketio_wsgi.websocket")
+
+_RECV_SIZE = 65536
+
+
+class ConnectionClosed(Exception):
+    """The connection is closed; ``code`` and ``reason`` are the peer's close
+    frame (1005 without a code, 1006 without a close frame)."""
+
+    def __init__(self, code: Optional[int], reason: str = ""):
+        super().__init__(f"websocket closed ({code}) {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class PreparedMessage:
+    """A message encoded once for many connections (a broadcast).
+
+    :meth:`Connection.send` takes it like a str/bytes message; the frame is
+    built once per set of compression parameters (uncompressed, or compressed
+    without context takeover) and shared by every connection using them.
+    Connections whose compressor keeps context compress it themselves.
+    """
+
+    __slots__ = ("opcode", "payload", "_frames")
+
+    def __init__(self, message: Message):
+        if isinstance(message, str):
+            self.opcode, self.payload = OP_TEXT, message.encode("utf-8")
+        else:
+            self.opcode, self.payload = OP_BINARY, bytes(message)
+        self._frames: dict = {}
+
+    def frame_for(self, proto: Protocol) -> bytes:
+        """The frame to send on ``proto``'s connection."""
+        deflate = proto.deflate
+        if deflate is None or len(self.payload) < deflate.threshold:
+            key: Any = None
+        elif deflate.share_key is None:
+            return proto.encode(self.opcode, self.payload)  # context takeover: per connection
+        else:
+            key = deflate.share_key
+        frame = self._frames.get(key)
+        if frame is None:
+            if key is None:
+                frame = frame_header(0x80 | self.opcode, len(self.payload)) + self.payload
+            else:
+                data = deflate.compress(self.payload)
+                frame = frame_header(0xC0 | self.opcode, len(data)) + data
+            self._frames[key] = frame
+        return frame
+
+
+class Connection:
+    """An open server-side websocket (see :func:`socketio_wsgi.websocket.accept`).
+
+    Iterating yields messages (``str`` for text, ``bytes`` for binary) until
+    the connection closes.  Use it from greenlets of the hub it was accepted
+    in; one greenlet reads at a time.
+    """
+
+    def __init__(self, sock: socket.socket, rfile: Any, proto: Protocol, *,
+                 write_timeout: float = 10.0, close_timeout: float = 5.0,
+                 write_limit: int = 64 * 1024, peer: str = "", subprotocol: Optional[str] = None):
+        self.protocol = proto
+        self.write_timeout = write_timeout
+        self.close_timeout = close_timeout
+        self.write_limit = write_limit
+        self.peer = peer
+        #: The subprotocol agreed in the handshake, if any.
+        self.subprotocol = subprotocol
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._read = rfile.read1
+        self._pending: Deque[Message] = collections.deque()
+        self._out = bytearray()
+        self._deadlines: Deque[Tuple[int, float]] = collections.deque()  # (end offset, deadline)
+        self._queued = 0                 # bytes ever queued
+        self._written = 0                # bytes ever written
+        self._writer: Optional[gevent.Greenlet] = None
+        self._pong_due: Optional[bytes] = None
+        self._drained = gevent.event.Event()
+        self._drained.set()
+        self._done = gevent.event.Event()   # set once the connection has ended
+        self._reading = False
+        self._ended = False
+        self._shut = False
+        self._half = False
+        self._close_code: Optional[int] = None
+        self._close_reason = ""
+
+    # ------------------------------------------------------------ state
+    @property
+    def closed(self) -> bool:
+        """True once the connection has ended (or is ending): no more sends."""
+        return self._ended or self.protocol.state is not State.OPEN
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The peer's close code (1005: none given, 1006: no close frame), or
+        None while open."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
+    @property
+    def buffered(self) -> int:
+        """Bytes queued and not yet written."""
+        return len(self._out)
+
+    # ------------------------------------------------------------ reading
+    def __iter__(self) -> Iterator[Message]:
+        return self
+
+    def __next__(self) -> Message:
+        try:
+            return self.receive()
+        except ConnectionClosed:
+            raise StopIteration from None
+
+    def receive(self, timeout: Optional[float] = None) -> Message:
+        """The next message.  Raises :class:`ConnectionClosed` once the
+        connection has ended, ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = self._pending
+        while not pending:
+            if self._ended:
+                raise ConnectionClosed(self._close_code, self._close_reason)
+            self._read_once(deadline)
+        return pending.popleft()
+
+    def _read_once(self, deadline: Optional[float]) -> None:
+        """Read once from the socket and act on what arrived."""
+        proto = self.protocol
+        if proto.input_pending:  # what came after the last message
+            proto.receive_data(b"")
+            self._handle_events()
+            return
+        if self._reading:
+            raise RuntimeError("another greenlet is already reading this websocket")
+        self._reading = True
+        try:
+            if deadline is None:
+                data = self._read(_RECV_SIZE)
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no websocket message within the timeout")
+                with gevent.Timeout(remaining, TimeoutError("no websocket message within the timeout")):
+                    data = self._read(_RECV_SIZE)
+        except OSError:
+            data = b""
+        except ValueError:  # the file was closed under us
+            data = b""
+        finally:
+            self._reading = False
+        if data:
+            proto.receive_data(data)
+        else:
+            proto.receive_eof()
+        self._handle_events()
+
+    def _handle_events(self) -> None:
+        proto = self.protocol
+        for event in proto.events_received():
+            if isinstance(event, (str, bytes)):
+                self._pending.append(event)
+            elif isinstance(event, Ping):
+                if len(self._out) <= self.write_limit:
+                    proto.send_pong(event.payload)
+                    self._push(proto.data_to_send())
+                else:
+                    self._pong_due = event.payload  # the reader never waits on a write
+            elif isinstance(event, Close):
+                self._close_code, self._close_reason = event.code, event.reason
+        self._push(proto.data_to_send())
+        if proto.state is State.CLOSED:
+            if self._close_code is None:
+                self._close_code = proto.close_code
+            self._end()
+        elif proto.failure is not None and not self._ended:
+            log.info("websocket %s: %s (closing with %d)", self.peer, proto.failure,
+                     proto.failure.code)
+            self._close_code = 1006
+            self._end(half=True)
+
+    # ------------------------------------------------------------ writing
+    def send(self, message: Union[Message, PreparedMessage]) -> None:
+        """Send a message: ``str`` as text, ``bytes`` as binary, or a
+        :class:`PreparedMessage`.  Waits (cooperatively) while more than
+        ``write_limit`` bytes are buffered.  Raises :class:`ConnectionClosed`
+        if the connection is closing or closed."""
+        proto = self.protocol
+        if self._ended or proto.state is not State.OPEN:
+            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+        if len(self._out) > self.write_limit and gevent.getcurrent() is not gevent.get_hub():
+            self._drained.wait()
+            if self._ended or proto.state is not State.OPEN:
+                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+        if isinstance(message, PreparedMessage):
+            proto.send_frame(message.frame_for(proto))
+        elif isinstance(message, str):
+            proto.send_text(message)
+        else:
+            proto.send_binary(message)
+        self._push(proto.data_to_send())
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a ping (the pong is not waited for).  Raises ConnectionClosed."""
+        if self.closed:
+            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+        self.protocol.send_ping(payload)
+        self._push(self.protocol.data_to_send())
+
+    def _push(self, data: bytes) -> None:
+        """Queue bytes for the socket (the only way anything is written)."""
+        if not data or self._shut:
+            return
+        self._out += data
+        self._queued += len(data)
+        self._deadlines.append((self._queued, time.monotonic() + self.write_timeout))
+        if self._writer is None:
+            self._write()
+
+    def _write(self) -> bool:
+        """Write what the socket takes now, without waiting.  Returns False if
+        the connection was aborted; starts the writer greenlet for the rest."""
+        out = self._out
+        try:
+            sent = os.write(self._fd, out)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._abort("the peer is gone")
+            return False
+        if sent:
+            del out[:sent]
+            self._written += sent
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][0] <= self._written:
+                deadlines.popleft()
+        if out:
+            self._drained.clear()
+            if self._writer is None:
+                self._writer = gevent.spawn(self._write_rest)
+        else:
+            self._on_drained()
+        return True
+
+    def _write_rest(self) -> None:
+        """The writer greenlet: waits for writability, each wait bounded by
+        the deadline of the oldest unwritten frame."""
+        try:
+            while self._out and not self._shut:
+                timeout = self._deadlines[0][1] - time.monotonic() if self._deadlines else 0.0
+                if timeout <= 0:
+                    self._abort(f"a write did not finish within {self.write_timeout} s")
+                    return
+                try:
+                    wait_write(self._fd, timeout=timeout)
+                except socket.timeout:
+                    continue  # the deadline check above aborts
+                except (OSError, ValueError):
+                    self._abort("the socket failed")
+                    return
+                if not self._write():
+                    return
+        finally:
+            self._writer = None
+
+    def _on_drained(self) -> None:
+        pong, self._pong_due = self._pong_due, None
+        if pong is not None and self.protocol.state is not State.CLOSED:
+            self.protocol.send_pong(pong)
+            data = self.protocol.data_to_send()
+            if data:
+                self._push(data)
+                return
+        self._drained.set()
+        if self._ended and not self._shut:
+            self._shutdown(socket.SHUT_WR if self._half else socket.SHUT_RDWR)
+
+    # ------------------------------------------------------------ closing
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close: send one close frame, wait up to ``close_timeout`` seconds for
+        the peer's, then shut the socket.  Safe to call more than once.
+        Raises ValueError for a code that may not be sent."""
+        proto = self.protocol
+        if self._ended:
+            return
+        proto.send_close(code, reason)
+        self._push(proto.data_to_send())
+        deadline = time.monotonic() + self.close_timeout
+        if self._reading:
+            # Another greenlet is reading: it will see the peer's close frame.
+            self._done.wait(self.close_timeout)
+        else:
+            try:
+                while not self._ended:
+                    self._read_once(deadline)
+                    self._pending.clear()  # messages after our close are dropped
+            except TimeoutError:
+                pass
+        if not self._ended:
+            self._close_code = 1006
+            self._end()
+            self._shutdown(socket.SHUT_RDWR)
+
+    def _end(self, half: bool = False) -> None:
+        """The one ending.  The socket is shut once what is buffered (our close
+        frame) is written, or at its write deadline.  ``half`` (after a
+        protocol violation): the peer's bytes can no longer be parsed, so send
+        FIN after our close frame and wait, bounded, for the peer's EOF."""
+        if self._ended:
+            return
+        self._ended = True
+        self._half = half
+        self._done.set()
+        self._drained.set()  # senders waiting for room find the connection closed
+        if self._close_code is None:
+            self._close_code = self.protocol.close_code or 1006
+        if half:
+            if not self._out:
+                self._shutdown(socket.SHUT_WR)
+            self._linger()
+            self._shutdown(socket.SHUT_RDWR)
+        elif not self._out:
+            self._shutdown(socket.SHUT_RDWR)
+
+    def _linger(self) -> None:
+        deadline = time.monotonic() + self.close_timeout
+        try:
+            while not self._shut:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                with gevent.Timeout(remaining, False):
+                    if not self._read(_RECV_SIZE):
+                        return
+        except (OSError, ValueError, RuntimeError):
+            pass
+
+    def _abort(self, why: str) -> None:
+        """A write failed or missed its deadline: drop the connection now."""
+        if not self._shut:
+            log.info("websocket %s: aborted: %s", self.peer, why)
+        self._out.clear()
+        self._deadlines.clear()
+        if self._close_code is None:
+            self._close_code = 1006
+        self.protocol.receive_eof()
+        self._end()
+        self._shutdown(socket.SHUT_RDWR)
+
+    def _shutdown(self, how: int) -> None:
+        if self._shut:
+            return
+        if how == socket.SHUT_RDWR:
+            self._shut = True
+        try:
+            self._sock.shutdown(how)
+        except OSError:
+            pass
