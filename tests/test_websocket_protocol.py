@@ -305,16 +305,22 @@ CHROMIUM_OFFER = "permessage-deflate; client_max_window_bits"
 
 def test_negotiate_chromium_offer():
     response, deflate = negotiate(CHROMIUM_OFFER, Compression())
-    assert response == "permessage-deflate; server_no_context_takeover"
-    assert deflate.share_key is not None
+    assert response == ("permessage-deflate; server_no_context_takeover; "
+                        "client_no_context_takeover")
+    assert deflate.share_key is not None and deflate.remote_no_takeover
 
 
 def test_negotiate_with_context_takeover_and_windows():
-    options = Compression(server_no_context_takeover=False, client_max_window_bits=12)
+    options = Compression(server_no_context_takeover=False, client_no_context_takeover=False,
+                          client_max_window_bits=12)
     response, deflate = negotiate(
         "permessage-deflate; server_max_window_bits=10; client_max_window_bits", options)
     assert response == "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"
     assert deflate.local_window == 10 and deflate.share_key is None
+    assert not deflate.remote_no_takeover
+    # a client limit above our own window: announced as asked, ours is used
+    response, deflate = negotiate("permessage-deflate; server_max_window_bits=14", Compression())
+    assert response.endswith("server_max_window_bits=14") and deflate.local_window == 12
 
 
 @pytest.mark.parametrize("offer", [

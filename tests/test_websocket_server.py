@@ -103,7 +103,8 @@ def test_server_close_handshake(server, app):
 
 def test_compression_negotiated_and_used(server):
     c = WSClient(server.port, "/echo", extensions="permessage-deflate; client_max_window_bits")
-    assert c.headers["sec-websocket-extensions"] == "permessage-deflate; server_no_context_takeover"
+    assert c.headers["sec-websocket-extensions"] == (
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     text = '{"user": "ann", "text": "%s"}' % ("hello " * 2000)
     assert c.echo(text) == text
     plain = WSClient(server.port, "/nocompression",
