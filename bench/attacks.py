@@ -57,8 +57,10 @@ class Target:
             conn.close()
         return body.split("~m~")[2]
 
-    def post(self, sid: str, payload: str, transport: str = "xhr-polling") -> int:
-        body = ("data=" + quote(payload, safe="")).encode()
+    def post(self, sid: str, body: bytes, transport: str = "xhr-polling") -> int:
+        """POST a form body built beforehand with :func:`form` (building a
+        multi-megabyte body here would hold the bench's GIL and delay the
+        bystander's own measurements)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request("POST", f"/socket.io/{transport}/{sid}/send", body=body,
@@ -70,12 +72,16 @@ class Target:
             conn.close()
 
 
+def form(payload: str) -> bytes:
+    return ("data=" + quote(payload, safe="")).encode()
+
+
 # -- the attacks: one round each; the runner repeats them --------------------------------
-SUBSCRIBES = encode([item for n in range(900) for item in ("__subscribe__", f"room-{n}")])
-TINY = encode_frame("a") * 400_000
-UNCOLLECTED = encode([f"m{n}" for n in range(9_999)])
-NAN = encode_frame("~j~[NaN]") + encode_frame('~j~"\\ud800"')
-FLOOD = encode("x" * 250_000)  # the bench app echoes it: 60 of them queue 15 MB
+SUBSCRIBES = form(encode([item for n in range(900) for item in ("__subscribe__", f"room-{n}")]))
+TINY = form(encode_frame("a") * 400_000)
+UNCOLLECTED = form(encode([f"m{n}" for n in range(9_999)]))
+NAN = form(encode_frame("~j~[NaN]") + encode_frame('~j~"\\ud800"'))
+FLOOD = form(encode("x" * 250_000))  # the bench app echoes it: 60 of them queue 15 MB
 
 
 def subscribe_flood(target: Target) -> None:

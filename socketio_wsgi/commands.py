@@ -10,10 +10,11 @@ from typing import Any, List, Tuple
 
 from .protocol import Heartbeat, ProtocolError
 
-__all__ = ["MESSAGE", "SUBSCRIBE", "UNSUBSCRIBE", "HEARTBEAT", "plan_batch"]
+__all__ = ["MESSAGE", "SUBSCRIBE", "UNSUBSCRIBE", "HEARTBEAT", "MARKERS", "plan_batch"]
 
 MESSAGE, SUBSCRIBE, UNSUBSCRIBE, HEARTBEAT = "message", "subscribe", "unsubscribe", "heartbeat"
-_MARKERS = {"__subscribe__": SUBSCRIBE, "__unsubscribe__": UNSUBSCRIBE, "__array__": MESSAGE}
+#: The texts that announce a command whose argument is the next message.
+MARKERS = {"__subscribe__": SUBSCRIBE, "__unsubscribe__": UNSUBSCRIBE, "__array__": MESSAGE}
 MAX_CHANNEL_LENGTH = 256
 
 
@@ -36,7 +37,7 @@ def plan_batch(values: List[Any]) -> List[Tuple[str, Any]]:
         if isinstance(value, Heartbeat):
             plan.append((HEARTBEAT, value))
             continue
-        kind = _MARKERS.get(value) if isinstance(value, str) else None
+        kind = MARKERS.get(value) if isinstance(value, str) else None
         if kind is None:
             plan.append((MESSAGE, value))
             continue

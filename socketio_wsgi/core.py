@@ -26,7 +26,7 @@ import enum
 from collections import deque
 from typing import Any, Deque, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
-from .commands import plan_batch
+from .commands import MARKERS, plan_batch
 from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
 from .protocol import Heartbeat, decode_frames, encode_heartbeat, parse_message
 
@@ -53,6 +53,9 @@ TRANSITIONS: Dict[State, FrozenSet[State]] = {
     State.CLOSING: frozenset({State.CLOSED}),
     State.CLOSED: frozenset(),
 }
+
+
+CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
 
 
 class Reason:
@@ -206,7 +209,7 @@ class SessionCore:
         self.limits = limits
         self.heartbeats = heartbeats
         self.polling = polling
-        self.state = State.CONNECTING
+        self.state = CONNECTING
         self.close_reason: Optional[str] = None
         self._inbox: Deque[Event] = deque()
         self._queue: Deque[bytes] = deque()
@@ -234,13 +237,13 @@ class SessionCore:
 
     def open(self, now: float) -> None:
         """``on_connect`` succeeded: start delivering (and the heartbeat clock)."""
-        self._move(State.OPEN)
+        self._move(OPEN)
         if self.heartbeats:
             self.hb_next = now + self.limits.heartbeat_interval
 
     def refuse(self) -> None:
         """``on_connect`` refused the client: gone, with no closing event."""
-        self._move(State.CLOSED)
+        self._move(CLOSED)
         self.close_reason = Reason.SERVER_CLOSED
         self._drop_all()
 
@@ -248,9 +251,9 @@ class SessionCore:
         """Decide the end.  Returns False if it was already decided (the first
         reason stands).  Pending input is dropped at once; for the reasons in
         :attr:`Reason.ABORTING` so is pending output."""
-        if self.state is State.CLOSING or self.state is State.CLOSED:
+        if self.state is CLOSING or self.state is CLOSED:
             return False
-        self._move(State.CLOSING)
+        self._move(CLOSING)
         self.close_reason = reason
         self._inbox.clear()
         self._gap_deadline = None
@@ -261,14 +264,14 @@ class SessionCore:
 
     @property
     def closing(self) -> bool:
-        return self.state is State.CLOSING
+        return self.state is CLOSING
 
     def closing_events(self) -> Iterator[Union[Disconnect, Unsubscribed, Finish]]:
         """What the dispatcher fires, in this order, to end a CLOSING session:
         ``on_disconnect`` (unless a handler error ended it), ``on_unsubscribe``
         for every channel still held *after* it, then ``on_finish``.  A
         generator: the channels are read when the disconnect step is done."""
-        if self.state is not State.CLOSING:
+        if self.state is not CLOSING:
             raise UsageError(f"session {self.session_id} is {self.state.value}, not closing")
         if self.close_reason != Reason.HANDLER_ERROR:
             yield Disconnect(self.close_reason or Reason.SERVER_CLOSED)
@@ -279,7 +282,7 @@ class SessionCore:
     def finish(self) -> Tuple[str, ...]:
         """CLOSING -> CLOSED.  Returns the channels it held (to leave in the
         backend); what is still queued stays for a last collection."""
-        self._move(State.CLOSED)
+        self._move(CLOSED)
         channels = tuple(self._channels)
         self._channels = {}
         self._channel_key = frozenset()
@@ -301,30 +304,41 @@ class SessionCore:
         limit) *after* closing the session with the matching reason; nothing
         of a bad payload is delivered.
         """
-        if self.state is not State.OPEN:
-            if self.state is State.CONNECTING:
+        if self.state is not OPEN:
+            if self.state is CONNECTING:
                 raise UsageError("receive() before open()")
             return
         limits = self.limits
         try:
             frames = decode_frames(payload, limits.max_messages_per_payload)
             limit = limits.max_message_size
+            quarter = limit // 4
+            values = []
+            plain = True  # no heartbeat and no channel marker: every value is a message
             for data in frames:
-                if len(data) > limit // 4:
+                if len(data) > quarter:
                     size = len(data.encode("utf-8", "surrogatepass"))
                     if size > limit:
                         raise MessageTooLarge(size, limit)
-            plan = plan_batch([parse_message(data) for data in frames])
+                value = parse_message(data)
+                if plain and isinstance(value, str) and (type(value) is Heartbeat
+                                                         or value in MARKERS):
+                    plain = False
+                values.append(value)
+            plan = None if plain else plan_batch(values)
         except ProtocolError as exc:
             self.close(Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded)
                        else Reason.PROTOCOL_ERROR)
             raise
         inbox = self._inbox
-        for kind, arg in plan:
-            if kind == "heartbeat":
-                self._heartbeat_echo(arg)
-            else:
-                inbox.append(_PLAN_EVENTS[kind](arg))
+        if plan is None:
+            inbox.extend(map(Message, values))
+        else:
+            for kind, arg in plan:
+                if kind == "heartbeat":
+                    self._heartbeat_echo(arg)
+                else:
+                    inbox.append(_PLAN_EVENTS[kind](arg))
         if len(inbox) > limits.max_messages_per_payload:
             # Payloads that raced in faster than they were delivered.
             self.close(Reason.LIMIT_EXCEEDED)
@@ -335,7 +349,7 @@ class SessionCore:
         """Take up to ``limit`` (all by default) pending events, oldest first;
         none once the session is no longer open."""
         inbox = self._inbox
-        if self.state is not State.OPEN or not inbox:
+        if self.state is not OPEN or not inbox:
             return []
         if limit is None or limit >= len(inbox):
             events = list(inbox)
@@ -344,7 +358,7 @@ class SessionCore:
         return [inbox.popleft() for _ in range(limit)]
 
     def has_events(self) -> bool:
-        return bool(self._inbox) and self.state is State.OPEN
+        return bool(self._inbox) and self.state is OPEN
 
     # -- channels ----------------------------------------------------------------
     @property
@@ -368,7 +382,7 @@ class SessionCore:
         ``max_channels`` the session closes and :class:`LimitExceeded` is raised."""
         if channel in self._channels:
             return False
-        if self.state is not State.OPEN and self.state is not State.CONNECTING:
+        if self.state is not OPEN and self.state is not CONNECTING:
             return False
         if len(self._channels) >= self.limits.max_channels:
             self.close(Reason.LIMIT_EXCEEDED)
@@ -390,7 +404,7 @@ class SessionCore:
         """Queue one encoded payload.  False if the session takes no more
         output: it is ending, or this frame broke a queue limit (then the
         session closes with "limit exceeded" and its queue is dropped)."""
-        if self.state is not State.OPEN and self.state is not State.CONNECTING:
+        if self.state is not OPEN and self.state is not CONNECTING:
             return False
         queue = self._queue
         queue.append(frame)
@@ -427,13 +441,13 @@ class SessionCore:
         """A receiver (a held poll, a stream, a websocket) now listens."""
         self._attached = True
         self._gap_deadline = None
-        if self.heartbeats and self.state is State.OPEN and self.hb_next is None:
+        if self.heartbeats and self.state is OPEN and self.hb_next is None:
             self.hb_next = now + self.limits.heartbeat_interval
 
     def detach(self, now: float) -> None:
         """The receiver left; a polling client must come back within ``close_timeout``."""
         self._attached = False
-        if self.polling and (self.state is State.OPEN or self.state is State.CONNECTING):
+        if self.polling and (self.state is OPEN or self.state is CONNECTING):
             self._gap_deadline = now + self.limits.close_timeout
 
     @property
@@ -474,7 +488,7 @@ class SessionCore:
     def next_deadline(self) -> Optional[float]:
         """When :meth:`tick` must run next (``None``: nothing is timed)."""
         deadline = min(self._writes.values()) if self._writes else None
-        if self.state is State.OPEN:
+        if self.state is OPEN:
             for when in (self._gap_deadline, self._heartbeat_deadline()):
                 if when is not None and (deadline is None or when < deadline):
                     deadline = when
@@ -499,7 +513,7 @@ class SessionCore:
                 del self._writes[token]
             if expired:
                 self.close(Reason.WRITE_TIMEOUT)
-        if self.state is not State.OPEN:
+        if self.state is not OPEN:
             return expired
         if self._gap_deadline is not None and now >= self._gap_deadline:
             self.close(Reason.CLOSE_TIMEOUT)

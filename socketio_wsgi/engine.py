@@ -13,7 +13,6 @@ and in arrival order, yielding to other sessions between bounded slices.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any, Callable, ContextManager, Dict, Optional
@@ -22,7 +21,8 @@ import gevent
 
 from .backends import resolve_backend
 from .config import POLLING_TRANSPORTS, STREAMING_TRANSPORTS, Options
-from .core import Disconnect, Limits, Message, Reason, SessionCore, State, Subscribe, Unsubscribed
+from .core import (CLOSING, OPEN, Disconnect, Limits, Message, Reason, SessionCore, State,
+                   Subscribe, Unsubscribed)
 from .errors import (ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable,
                      TooManyHandshakes)
 from .events import HandlerRegistry, current_registry
@@ -141,14 +141,18 @@ class Engine:
             if core.state is State.CONNECTING:
                 core.open(time.monotonic())
                 log.info("session %s connected over %s", session.session_id, session.transport)
-            elif core.state is State.CLOSING:
+            elif core.state is CLOSING:
                 self.finish_close(session)  # on_connect closed it, or a limit did
         return session.state is State.OPEN
 
     # -- handlers ---------------------------------------------------------------------
     def _fire(self, event: str, session: Session, *arg: Any, reason: Optional[str] = None) -> None:
         hook = self.around_handlers
-        with (hook(session.request) if hook is not None else contextlib.nullcontext()):
+        if hook is None:
+            self.handlers.fire(event, session.core.channel_key, session.request, session.socket,
+                               session.context, *arg, reason=reason)
+            return
+        with hook(session.request):
             self.handlers.fire(event, session.core.channel_key, session.request, session.socket,
                                session.context, *arg, reason=reason)
 
@@ -168,8 +172,7 @@ class Engine:
             log.warning("session %s: bad payload (%s); closing it", session.session_id, str(exc))
             self.finish_close(session)
             raise
-        if session.core.has_events():
-            self.deliver(session)
+        self.deliver(session)
 
     def deliver(self, session: Session) -> None:
         """Run the session's pending events, a :data:`SLICE` at a time; other
@@ -180,19 +183,17 @@ class Engine:
         core = session.core
         broke: Optional[ProtocolError] = None
         with session.lock:
-            while broke is None:
-                events = core.events_received(SLICE)
-                if not events:
-                    break
-                for event in events:
-                    if core.state is not State.OPEN:
+            while True:
+                for event in core.events_received(SLICE):
+                    if core.state is not OPEN:
                         break
                     broke = self._run(session, event)
-                    if broke is not None or core.state is not State.OPEN:
+                    if broke is not None:
                         break
-                if core.has_events():
-                    gevent.sleep(0)
-        if core.state is State.CLOSING:
+                if broke is not None or not core.has_events():
+                    break
+                gevent.sleep(0)
+        if core.state is CLOSING:
             self.finish_close(session)
         if broke is not None:
             raise broke
@@ -203,7 +204,11 @@ class Engine:
         try:
             if type(event) is Message:
                 kind, arg = "message", event.value
-                self._fire("on_message", session, arg)
+                if self.around_handlers is None:  # the hot path: one call, no hook
+                    self.handlers.fire("on_message", session.core.channel_key, session.request,
+                                       session.socket, session.context, arg)
+                else:
+                    self._fire("on_message", session, arg)
             elif type(event) is Subscribe:
                 kind, arg = "subscribe", event.channel
                 self.subscribe(session, arg)
