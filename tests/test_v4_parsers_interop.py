@@ -284,3 +284,195 @@ def test_handshake_reads_as_an_open_packet(reference):
     [theirs] = reference[1]["handshake"]
     assert theirs["packet"]["type"] == "open"
     assert eio4.Handshake.decode(Packet(PacketType.OPEN, theirs["packet"]["data"])) == HANDSHAKE
+
+
+# -- the scripted real client, against a minimal polling server made of these codecs ------------------
+#
+# Not the project's server (that wiring is elsewhere): a few lines of
+# http.server on 127.0.0.1 that speak Engine.IO polling through eio4 and
+# Socket.IO through sio5, so that the real client exercises both codecs over
+# real HTTP and tests/node/v4_client.js + run_client are proven to work.
+
+import queue  # noqa: E402
+import threading  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from urllib.parse import parse_qs, urlparse  # noqa: E402
+
+from v4_support import run_client  # noqa: E402
+
+NAMESPACES = ("/", "/custom")
+
+
+class _Session:
+    def __init__(self, sid: str):
+        self.sid = sid
+        self.outbox: "queue.Queue[List[Packet]]" = queue.Queue()
+        self.decoder = Decoder()
+        self.next_id = 0
+        self.lock = threading.Lock()
+
+    def send(self, packet: sio5.Packet) -> None:
+        # A packet and its attachments go out together, in order.
+        self.outbox.put([eio4.message(part) for part in sio5.encode(packet)])
+
+    def handle(self, packet: sio5.Packet) -> None:
+        if isinstance(packet, Connect):
+            auth = packet.data or {}
+            if packet.namespace not in NAMESPACES:
+                self.send(ConnectError(packet.namespace, {"message": "Invalid namespace"}))
+            elif auth.get("refuse"):
+                self.send(ConnectError(packet.namespace, {"message": "refused", "data": {"why": auth["refuse"]}}))
+            else:
+                self.send(Connect(packet.namespace, {"sid": self.sid + packet.namespace}))
+                self.send(Event("welcome", [auth, packet.namespace], packet.namespace))
+        elif isinstance(packet, Event):
+            if packet.name == "ask":     # the server asks the client, which answers with an ack
+                self.send(Event("question", packet.args, packet.namespace, self.next_id))
+                self.next_id += 1
+            elif packet.id is not None:  # an ack carrying the args back
+                self.send(Ack(packet.id, packet.args, packet.namespace))
+            else:                        # an event carrying them back
+                self.send(Event("echo", [packet.name, *packet.args], packet.namespace))
+        elif isinstance(packet, Ack):
+            self.send(Event("answer", [packet.id, *packet.args], packet.namespace))
+
+
+class _PollingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _PollingHandler)
+        self.sessions: Dict[str, _Session] = {}
+        self.stopping = threading.Event()
+        self.count = 0
+
+
+class _PollingHandler(BaseHTTPRequestHandler):
+    server: _PollingServer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, body: str) -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _query(self) -> Dict[str, List[str]]:
+        return parse_qs(urlparse(self.path).query)
+
+    def _session(self) -> Any:
+        query = self._query()
+        if query.get("EIO") != ["4"] or query.get("transport") != ["polling"]:
+            return None
+        return self.server.sessions.get(query.get("sid", [""])[0])
+
+    def do_GET(self) -> None:
+        query = self._query()
+        session = self._session()
+        if "sid" not in query and query.get("EIO") == ["4"]:
+            self.server.count += 1
+            session = _Session(f"s{self.server.count}")
+            self.server.sessions[session.sid] = session
+            self._reply(200, eio4.encode_payload([eio4.Handshake(session.sid, upgrades=()).packet()]))
+            return
+        if session is None:
+            return self._reply(400, "unknown sid")
+        packets: List[Packet] = []
+        for _ in range(40):  # at most 40 x 0.25 s, then a ping keeps the client polling
+            if self.server.stopping.is_set():
+                break
+            try:
+                packets.extend(session.outbox.get(timeout=0.25))
+                break
+            except queue.Empty:
+                continue
+        while True:
+            try:
+                packets.extend(session.outbox.get_nowait())
+            except queue.Empty:
+                break
+        self._reply(200, eio4.encode_payload(packets or [Packet(PacketType.PING)]))
+
+    def do_POST(self) -> None:
+        session = self._session()
+        if session is None:
+            return self._reply(400, "unknown sid")
+        length = int(self.headers.get("Content-Length", "0"))
+        if length > eio4.DEFAULT_MAX_PAYLOAD:
+            return self._reply(413, "too large")
+        try:
+            packets = eio4.decode_payload(self.rfile.read(length))
+            with session.lock:
+                for packet in packets:
+                    if packet.type is not PacketType.MESSAGE:
+                        continue
+                    done = (session.decoder.receive_binary(packet.data) if packet.binary
+                            else session.decoder.receive_text(packet.data))
+                    for item in done:
+                        session.handle(item)
+        except ProtocolError as exc:
+            return self._reply(400, str(exc))
+        self._reply(200, "ok")
+
+
+@pytest.fixture(scope="module")
+def polling_server():
+    server = _PollingServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _events(lines: List[Dict[str, Any]], name: str) -> List[List[Any]]:
+    return [unmark(line["args"]) for line in lines if line["type"] == "event" and line["name"] == name]
+
+
+def test_real_client_every_json_type_and_binary_both_ways(polling_server):
+    blob = {"$bin": "AAEC/w=="}
+    lines = run_client({
+        "url": polling_server, "transports": ["polling"], "auth": {"token": "t-1", "n": [1, 2]},
+        "steps": [
+            {"emit": "data", "args": EVERY_JSON},
+            {"emit": "binary", "args": [blob, {"deep": [blob, "x"]}, "tail"]},
+            {"wait": "echo", "count": 2},
+            {"emit": "with-ack", "args": [1, "two", blob], "ack": True},
+            {"disconnect": True},
+        ],
+    })
+    assert lines[0]["type"] == "connect" and lines[0]["transport"] == "polling"
+    assert _events(lines, "welcome") == [[{"token": "t-1", "n": [1, 2]}, "/"]]
+    raw = b"\x00\x01\x02\xff"
+    assert _events(lines, "echo") == [["data", *EVERY_JSON], ["binary", raw, {"deep": [raw, "x"]}, "tail"]]
+    [ack] = [line for line in lines if line["type"] == "ack"]
+    assert unmark(ack["args"]) == [1, "two", raw]
+    assert lines[-1] == {"type": "done"}
+
+
+def test_real_client_answers_server_acks_and_uses_a_custom_namespace(polling_server):
+    lines = run_client({
+        "url": polling_server, "namespace": "/custom", "transports": ["polling"],
+        "ack_replies": {"question": ["reply", {"$bin": "cXE="}]},
+        "steps": [{"emit": "ask", "args": ["q?"]}, {"wait": "answer"}],
+    })
+    assert _events(lines, "welcome") == [[{}, "/custom"]]
+    [question] = [line for line in lines if line["type"] == "event" and line["name"] == "question"]
+    assert question["ack"] is True and unmark(question["args"]) == ["q?"]
+    assert _events(lines, "answer") == [[0, "reply", b"qq"]]
+
+
+def test_real_client_sees_connect_errors(polling_server):
+    unknown = run_client({"url": polling_server, "namespace": "/nope", "transports": ["polling"]})
+    assert [line["type"] for line in unknown] == ["connect_error"]
+    assert unknown[0]["message"] == "Invalid namespace"
+    refused = run_client({"url": polling_server, "transports": ["polling"], "auth": {"refuse": "no token"}})
+    assert refused == [{"type": "connect_error", "message": "refused", "data": {"why": "no token"}}]
