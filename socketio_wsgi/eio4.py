@@ -190,8 +190,10 @@ def decode_packet(frame: Union[str, bytes, bytearray, memoryview], *,
                   max_payload: int = DEFAULT_MAX_PAYLOAD) -> Packet:
     """Decode one websocket frame: ``str`` (text frame) or bytes (binary message).
 
-    Raises :class:`MessageTooLarge` over ``max_payload`` bytes and
-    :class:`ProtocolError` for an empty frame or an unknown type digit.
+    A text frame ``b<base64>`` is a binary message too (what a client with
+    ``forceBase64`` sends).  Raises :class:`MessageTooLarge` over
+    ``max_payload`` bytes and :class:`ProtocolError` for an empty frame, an
+    unknown type digit or invalid base64.
     """
     if isinstance(frame, _BYTES_LIKE):
         if len(frame) > max_payload:
@@ -200,7 +202,9 @@ def decode_packet(frame: Union[str, bytes, bytearray, memoryview], *,
     if not isinstance(frame, str):
         raise ProtocolError(f"an Engine.IO frame is text or bytes, not {frame.__class__.__name__}")
     _check_size(frame, max_payload, "maxPayload")
-    return _decode_text(frame)
+    # A client started with ``forceBase64`` sends binary as "b"+base64 text
+    # frames too (the reference server reads them): accept the same form.
+    return _decode_record(frame)
 
 
 def _decode_record(record: str) -> Packet:

@@ -96,11 +96,16 @@ def test_handshake_decode_refuses_malformed(text):
 
 # -- malformed input -----------------------------------------------------------------
 
-@pytest.mark.parametrize("frame", ["", "7", "9hello", "x", "b", "bAQID", "-1", "\x1e"])
+@pytest.mark.parametrize("frame", ["", "7", "9hello", "x", "bAQI", "b!", "-1", "\x1e"])
 def test_decode_packet_refuses_malformed_frames(frame):
-    # "b" + base64 is a polling-only form; on a websocket it is an unknown type.
     with pytest.raises(ProtocolError):
         eio4.decode_packet(frame)
+
+
+def test_base64_text_frames_from_a_force_base64_client():
+    # engine.io-client with forceBase64 sends binary as "b"+base64 text frames.
+    assert eio4.decode_packet("bAQID") == message(b"\x01\x02\x03")
+    assert eio4.decode_packet("b") == message(b"")
 
 
 def test_decode_packet_refuses_other_types():

@@ -135,9 +135,11 @@ def test_their_encoding_decodes_to_the_same_packet(reference, i):
     messages = eio4.decode_payload(theirs["polling"])
     assert all(m.type is PacketType.MESSAGE for m in messages)
     assert [_plain(p) for p in _decode_ours([m.data for m in messages])] == [_plain(packet)]
-    # ... and the websocket frames (binary frames as raw bytes).
-    frames = [eio4.decode_packet(f) for f in unmark(theirs["frames"])]
-    assert [_plain(p) for p in _decode_ours([f.data for f in frames])] == [_plain(packet)]
+    # ... and the websocket frames (binary frames as raw bytes, or base64
+    # text frames from a client started with forceBase64).
+    for key in ("frames", "frames_base64"):
+        frames = [eio4.decode_packet(f) for f in unmark(theirs[key])]
+        assert [_plain(p) for p in _decode_ours([f.data for f in frames])] == [_plain(packet)], key
 
 
 @pytest.mark.parametrize("i", range(len(PACKETS)))

@@ -8,7 +8,8 @@
 // Binary values travel as {"$bin": "<base64>"} both ways.  Jobs:
 //
 //   {"op": "sio_encode", "packet": {type, nsp, data, id}}
-//       -> {"parts": [...], "polling": "<Engine.IO payload>", "frames": [...]}
+//       -> {"parts": [...], "polling": "<Engine.IO payload>", "frames": [...],
+//           "frames_base64": [...] (the frames of a client with forceBase64)}
 //   {"op": "sio_decode", "parts": [str | {"$bin"}, ...]}
 //       -> {"packets": [{type, nsp, data, id}, ...]} or {"error": "..."}
 //   {"op": "sio_decode_polling", "body": "..."} / {"op": "sio_decode_frames", "frames": [...]}
@@ -103,12 +104,13 @@ function sioEncode(job) {
   const parts = new sio.module.Encoder().encode(packet);
   let polling = null;
   eio.module.encodePayload(parts.map(engineMessage), (body) => { polling = body; });
-  const frames = parts.map((part) => {
+  const frames = (supportsBinary) => parts.map((part) => {
     let frame = null;
-    eio.module.encodePacket(engineMessage(part), true, (encoded) => { frame = encoded; });
+    eio.module.encodePacket(engineMessage(part), supportsBinary, (encoded) => { frame = encoded; });
     return mark(frame);
   });
-  return { parts: parts.map(mark), polling: polling, frames: frames };
+  // frames_base64: what a client started with forceBase64 sends on a websocket.
+  return { parts: parts.map(mark), polling: polling, frames: frames(true), frames_base64: frames(false) };
 }
 
 function sioDecode(job) {
