@@ -478,3 +478,17 @@ def test_real_client_sees_connect_errors(polling_server):
     assert unknown[0]["message"] == "Invalid namespace"
     refused = run_client({"url": polling_server, "transports": ["polling"], "auth": {"refuse": "no token"}})
     assert refused == [{"type": "connect_error", "message": "refused", "data": {"why": "no token"}}]
+
+
+def test_real_client_reconnects_after_its_engine_closes(polling_server):
+    lines = run_client({
+        "url": polling_server, "transports": ["polling"], "reconnection": True,
+        "steps": [{"emit": "before", "args": [1]}, {"wait": "echo"}, {"close_engine": True},
+                  {"wait": "connect", "count": 2}, {"emit": "after", "args": [2]},
+                  {"wait": "echo", "count": 2}],
+    })
+    kinds = [line["type"] for line in lines]
+    assert kinds.count("connect") == 2 and "disconnect" in kinds
+    first, second = [line["id"] for line in lines if line["type"] == "connect"]
+    assert first != second  # this little server keeps no session to recover
+    assert _events(lines, "echo") == [["before", 1], ["after", 2]]

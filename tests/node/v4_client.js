@@ -19,7 +19,10 @@
 //     {"send": [args...]}                            (the "message" event)
 //     {"wait": "name", "count": n}   until n "name" events were seen in all
 //     {"wait": "connect", "count": n}  until the n-th connect (after a reconnection)
-//     {"close_engine": true}         drop the connection as a network failure would
+//     {"close_engine": true}         close the Engine.IO connection (the client
+//                                    reconnects when "reconnection" is true)
+//     {"kill_transport": true}       destroy a websocket without a close frame
+//                                    (polling: as close_engine)
 //     {"disconnect": true}           a clean DISCONNECT
 //
 // Binary values: {"$bin": "<base64>"} in args becomes a Buffer, and binary
@@ -184,6 +187,12 @@ async function runStep(step, index) {
     await waitUntil(() => (counts[step.wait] || 0) >= count);
   } else if (step.close_engine) {
     socket.io.engine.close();
+  } else if (step.kill_transport) {
+    // An unclean loss: a websocket is destroyed without a close frame
+    // (ws.terminate); polling has no connection to kill, so it closes.
+    const transport = socket.io.engine.transport;
+    if (transport.ws && typeof transport.ws.terminate === 'function') transport.ws.terminate();
+    else socket.io.engine.close();
   } else if (step.disconnect) {
     socket.disconnect();
   } else {
