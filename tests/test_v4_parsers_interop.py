@@ -348,6 +348,12 @@ class _PollingServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.count = 0
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+        # A long poll answered after its client left: nothing to report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _PollingHandler(BaseHTTPRequestHandler):
     server: _PollingServer
