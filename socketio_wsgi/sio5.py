@@ -363,7 +363,7 @@ class _Header:
     id: Optional[int]
     data: Any
     attachments: int = 0
-    #: (container, key, num) of each placeholder, in document order.
+    #: (container, key, num) of each placeholder.
     slots: List[Tuple[Any, Any, int]] = field(default_factory=list)
 
 
@@ -434,8 +434,6 @@ def _find_placeholders(header: _Header) -> None:
                     stack.append(value)
             elif isinstance(value, list):
                 stack.append(value)
-    # Document order is not needed to fill them in, but keeps debugging sane.
-    found.reverse()
 
 
 def _typed(header: _Header) -> Packet:
