@@ -225,3 +225,19 @@ def test_payload_round_trip(packets):
     assert eio4.decode_payload(eio4.encode_payload(packets)) == packets
     for packet in packets:
         assert eio4.decode_packet(eio4.encode_packet(packet)) == packet
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(st.sampled_from(list("0123456789b\x1eAQID=+/ hé")), max_size=30),
+                 st.text(max_size=30), st.binary(max_size=30)))
+def test_arbitrary_input_raises_only_protocol_errors(body):
+    for decode in (eio4.decode_payload, eio4.decode_packet):
+        try:
+            packets = decode(body, max_payload=64)
+        except ProtocolError:
+            continue
+        packets = packets if isinstance(packets, list) else [packets]
+        # Whatever was accepted can be sent back and reads the same (on a
+        # websocket a separator is data, in a payload it cannot be).
+        for packet in packets:
+            assert eio4.decode_packet(eio4.encode_packet(packet)) == packet

@@ -346,3 +346,26 @@ def _normalise(value):
     if isinstance(value, dict):
         return {k: _normalise(v) for k, v in value.items()}
     return value
+
+
+# -- arbitrary input: only ProtocolError, never anything else ----------------------------------------
+
+_wire_alphabet = st.sampled_from(list('0123456-/,[]{}":_placeholder truefalsenum\\u\\ud800 ae1.+'))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.text(_wire_alphabet, max_size=40), st.text(max_size=20), st.binary(max_size=8)),
+                min_size=1, max_size=6))
+def test_arbitrary_input_raises_only_protocol_errors(messages):
+    decoder = Decoder(max_attachments=3, max_attachment_bytes=16)
+    for item in messages:
+        try:
+            if isinstance(item, str):
+                packets = decoder.receive_text(item)
+            else:
+                packets = decoder.receive_binary(item)
+        except ProtocolError:
+            continue
+        # Whatever was accepted can be sent back and reads the same.
+        for packet in packets:
+            assert decode_all(*sio5.encode(packet)) == [packet]
