@@ -78,6 +78,11 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _ACK_DIGITS = 16
 _ID = re.compile(r"[0-9]{1,%d}" % (_ACK_DIGITS + 1))
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Text that might hold a JSON number over the limits: a run of 200+ digits
+#: or an exponent of 100 or more (overflowing a float with an exponent below
+#: 100 takes more than 200 digits).  It may match inside strings: then every
+#: number is checked, which is only slower.
+_BIG_NUMBER = re.compile(r"[0-9]{200}|[eE][+]?0*[1-9][0-9]{2}")
 #: A ``\\uD800``-``\\uDFFF`` escape in JSON text (a surrogate, maybe unpaired).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -341,8 +346,13 @@ def _holds_surrogate(value: Any) -> bool:
 
 def _loads(text: str) -> Any:
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
+        if _BIG_NUMBER.search(text):
+            # Something that may be a number too long or too large: check
+            # each number (slower, so only when the text calls for it).
+            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                               parse_int=_bounded_int)
+        else:
+            value = json.loads(text, parse_constant=_refuse_constant)
     except ProtocolError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -150,7 +150,8 @@ MALFORMED = [
     '29007199254740992["a"]', '212345678901234567["a"]', '31e3[]',
     # malformed JSON and JSON the encoder could not send back
     '2["a"', '2["a"]]', "2['a']", '2["a",NaN]', '2["a",Infinity]', '2["a",-Infinity]',
-    '2["a",1e400]', '2["a",-1e999]', '2["a","\\ud800"]', '2["a",{"\\udfff":1}]',
+    '2["a",1e400]', '2["a",-1e999]', '2["a",1' + "0" * 250 + 'e99]', '2["a",1' + "0" * 309 + '.5]',
+    '2["a",1E+0400]', '2["a","\\ud800"]', '2["a",{"\\udfff":1}]',
     '2["a","\\ude00\\ud83d"]', '2["a",' + "1" * 401 + "]", '2["a",\x01]', '2["a","\n"]',
     # namespaces that are not "/..."
     '2admin,["a"]', '0admin', '2,["a"]',
@@ -249,6 +250,14 @@ def test_max_namespace_length():
     for text in (f'2{ns}n,["a"]', f"0{ns}n"):
         with pytest.raises(LimitExceeded):
             Decoder(max_namespace_length=10).receive_text(text)
+
+
+def test_numbers_near_the_limits_are_accepted():
+    # 1e99 written with 300 zeros after the point; 1e290 with 200 digits.
+    assert sio5.decode('2["a",0.' + "0" * 300 + '1e400]').args[0] == pytest.approx(1e99)
+    assert sio5.decode('2["a",1' + "0" * 200 + 'e90]').args[0] == pytest.approx(1e290)
+    assert sio5.decode('2["a",' + "1" * 400 + "]").args[0] == int("1" * 400)
+    assert sio5.decode('2["a",1.7976931348623157e308,5e-324,1e-400]').args == (1.7976931348623157e308, 5e-324, 0.0)
 
 
 def test_largest_ack_id():
