@@ -344,15 +344,20 @@ def _holds_surrogate(value: Any) -> bool:
     return False
 
 
+# Built once: json.loads() with keyword arguments builds a decoder per call.
+_plain_json_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_checking_json = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
+                                  parse_int=_bounded_int).decode
+
+
 def _loads(text: str) -> Any:
     try:
         if _BIG_NUMBER.search(text):
             # Something that may be a number too long or too large: check
             # each number (slower, so only when the text calls for it).
-            value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                               parse_int=_bounded_int)
+            value = _checking_json(text)
         else:
-            value = json.loads(text, parse_constant=_refuse_constant)
+            value = _plain_json_decode(text)
     except ProtocolError:
         raise
     except (ValueError, RecursionError) as exc:
