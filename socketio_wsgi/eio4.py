@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_PING_INTERVAL", "DEFAULT_PING_TIMEOUT",
     "PacketType", "Packet", "Handshake",
     "encode_packet", "encode_polling_packet", "encode_payload",
+    "encode_message_frames", "encode_message_payload",
     "decode_packet", "decode_payload", "message",
 ]
 
@@ -154,6 +155,19 @@ def encode_payload(packets: Sequence[Packet]) -> str:
     if not packets:
         raise UsageError("a polling payload holds at least one packet")
     return SEPARATOR.join([encode_polling_packet(p) for p in packets])
+
+
+def encode_message_frames(parts: Sequence[Union[str, bytes]]) -> List[Union[str, bytes]]:
+    """The websocket frames of messages holding ``parts`` (e.g. the output of
+    :func:`socketio_wsgi.sio5.encode`): ``"4"+text`` for text, raw bytes for
+    binary.  Computed once, they can go to every websocket recipient."""
+    return [part if isinstance(part, bytes) else "4" + part for part in parts]
+
+
+def encode_message_payload(parts: Sequence[Union[str, bytes]]) -> str:
+    """The polling payload of messages holding ``parts`` (binary as
+    ``b``+base64); raises :class:`UsageError` as :func:`encode_payload`."""
+    return encode_payload([message(part) for part in parts])
 
 
 # -- decoding -------------------------------------------------------------------

@@ -203,6 +203,13 @@ def test_encoder_refusals():
     assert eio4.decode_packet(eio4.encode_packet(message("a\x1eb"))) == message("a\x1eb")
 
 
+def test_message_shortcuts_for_socket_io_parts():
+    parts = ['51-["e",{"_placeholder":true,"num":0}]', b"\x01\x02"]
+    assert eio4.encode_message_frames(parts) == ['451-["e",{"_placeholder":true,"num":0}]', b"\x01\x02"]
+    assert eio4.encode_message_payload(parts) == '451-["e",{"_placeholder":true,"num":0}]\x1ebAQI='
+    assert eio4.decode_payload(eio4.encode_message_payload(parts)) == [message(p) for p in parts]
+
+
 def test_binary_data_is_copied_to_bytes():
     data = bytearray(b"abc")
     packet = message(memoryview(data))

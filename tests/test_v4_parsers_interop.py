@@ -86,8 +86,12 @@ def _plain(value: Any) -> Any:
 def _ours_on_the_wire(packet: sio5.Packet) -> Dict[str, Any]:
     parts = sio5.encode(packet)
     messages = [eio4.message(part) for part in parts]
-    return {"parts": parts, "polling": eio4.encode_payload(messages),
-            "frames": [eio4.encode_packet(m) for m in messages]}
+    ours = {"parts": parts, "polling": eio4.encode_message_payload(parts),
+            "frames": eio4.encode_message_frames(parts)}
+    # The shortcuts are the same as wrapping each part in a message packet.
+    assert ours["polling"] == eio4.encode_payload(messages)
+    assert ours["frames"] == [eio4.encode_packet(m) for m in messages]
+    return ours
 
 
 @pytest.fixture(scope="module")
