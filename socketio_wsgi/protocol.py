@@ -251,9 +251,16 @@ def _holds_surrogate(value: Any) -> bool:
     return False
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ProtocolError(f"{text[:40]} overflows to Infinity (the encoder could never send it back)")
+    return value
+
+
 def _loads(text: str) -> Any:
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ProtocolError):
             raise

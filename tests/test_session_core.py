@@ -82,6 +82,7 @@ def test_events_come_out_in_slices_and_stop_at_a_close():
 
 @pytest.mark.parametrize("payload", [
     "hello", "~m~5~m~ab", "~m~9~m~~j~{bad}", "~m~6~m~~j~NaN", "~m~14~m~~j~[-Infinity]",
+    "~m~8~m~~j~1e400", "~m~12~m~~j~[-2.5e999]",
     '~m~11~m~~j~"\\ud800"', '~m~17~m~~j~{"\\udfff": 1}', "~m~13~m~__subscribe__",
 ])
 def test_bad_input_closes_with_protocol_error_and_delivers_nothing(payload):
