@@ -117,10 +117,9 @@ class SocketIOMiddleware:
             return static.serve(route.static, environ, start_response)
         if route.status:
             self._log_refusal(environ, route)
-            ws = environ.get("wsgi.websocket")
-            if ws is not None:
-                from .transports.websocket import WSConnection
-                WSConnection(ws).close(4000 + route.status, route.reason)
+            if environ.get("wsgi.websocket") is not None:  # upgraded by gevent-websocket's handler
+                from .websocket import accept
+                accept(environ, start_response).close(4000 + route.status, route.reason)
                 return []
             return text_response(start_response, route.status, route.reason, cors)
         method = environ.get("REQUEST_METHOD", "GET")

@@ -2,15 +2,11 @@
 
 :class:`SocketIOHandler` is pywsgi's handler plus three things: it hands the
 client socket and its buffered reader to the app, so that
-:func:`socketio_wsgi.websocket.accept` does the upgrade on any path; it ends
-the HTTP exchange after a 101 (closing a websocket the app left open); and an
-upgrade request that the middleware would refuse (bad origin, unknown session,
-disabled transport, a transport that is not a websocket) or that is not a
-valid handshake gets its HTTP status *before* any 101, with one log line.
-
-Until the Socket.IO websocket transport runs on :mod:`socketio_wsgi.websocket`,
-upgrades under the Socket.IO resource are still completed by gevent-websocket
-(after our checks); every other path is plain pywsgi.
+:func:`socketio_wsgi.websocket.accept` does the upgrade on any path (the
+Socket.IO websocket transport uses it too); it ends the HTTP exchange after a
+101 (closing a websocket the app left open); and an upgrade request that the
+middleware would refuse (bad origin, unknown session, disabled transport, a
+transport that is not a websocket) gets its HTTP status *before* any 101.
 """
 from __future__ import annotations
 
@@ -24,20 +20,19 @@ from typing import Any, Callable, Optional
 import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
-from geventwebsocket.handler import WebSocketHandler
 
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
-from .http import SOCKET_KEY, STATUS
+from .http import SOCKET_KEY, text_response
 from .middleware import SocketIOMiddleware
 from .websocket import CONNECTION_KEY, RFILE_KEY
-from .ws.handshake import HandshakeError, check_request, is_upgrade_request
+from .ws.handshake import is_upgrade_request
 
 __all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware"]
 
 log = logging.getLogger("socketio_wsgi.server")
 
 
-class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
+class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
     def handle(self):
         # pywsgi writes a response's headers and body with two sends; with
         # Nagle on, the body waits for the client's delayed ACK (~40 ms) on
@@ -60,12 +55,18 @@ class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
 
     def run_application(self):
         environ = self.environ
-        middleware = getattr(self.server, "socketio_middleware", None)
-        if (middleware is not None and is_upgrade_request(environ)
-                and middleware.handles(environ)):
-            return WebSocketHandler.run_application(self)
+        if is_upgrade_request(environ):
+            middleware = getattr(self.server, "socketio_middleware", None)
+            refused = middleware.refusal(environ) if middleware is not None else None
+            if refused is not None:
+                self.close_connection = True
+                status, reason = refused
+                self.result = text_response(self.start_response, status, reason)
+                self.process_result()
+                self.result = None
+                return None
         try:
-            return WSGIHandler.run_application(self)
+            return super().run_application()
         finally:
             conn = environ.pop(CONNECTION_KEY, None)
             if conn is not None:
@@ -75,38 +76,14 @@ class SocketIOHandler(PolicyRequestMixin, WebSocketHandler):
                 if not conn.closed:
                     conn.close(1000)
 
-    def upgrade_websocket(self):
-        environ = self.environ
-        middleware = getattr(self.server, "socketio_middleware", None)
-        if middleware is not None and is_upgrade_request(environ):
-            refused = middleware.refusal(environ)
-            if refused is None:
-                try:
-                    check_request(environ)
-                except HandshakeError as error:
-                    log.warning("refused a websocket handshake from %s for %s: %d %s",
-                                environ.get("REMOTE_ADDR", "?"), environ.get("PATH_INFO", "")[:200],
-                                error.status, error.reason)
-                    refused = error.status, error.reason, error.headers
-            if refused is not None:
-                status, reason = refused[0], refused[1]
-                extra = list(refused[2]) if len(refused) > 2 else []
-                body = reason.encode("utf-8")
-                self.close_connection = True
-                self.start_response(STATUS[status], [("Content-Type", "text/plain; charset=UTF-8"),
-                                                     ("Content-Length", str(len(body)))] + extra)
-                return [body]
-        return super().upgrade_websocket()
-
     def format_request(self):
         # The status endpoint accepts its token as ?token=...: never log it.
         return _SECRET_QUERY.sub(r"\1[redacted]", super().format_request())
 
     def log_request(self):
-        # gevent-websocket routes this to a logger that prints only in debug
-        # mode; use pywsgi's access log, and skip upgrades (they never "end").
+        # Upgrades are not logged: they never "end" as a request.
         if getattr(self.server, "access_log", True) and "101" not in str(self.status):
-            WSGIHandler.log_request(self)
+            super().log_request()
 
 
 #: Query parameters whose values are secrets (the status token).

@@ -77,6 +77,10 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     Raises RuntimeError if the server did not hand over its socket (only our
     server, ``python -m socketio_wsgi`` and our gunicorn worker do).
     """
+    upgraded = environ.get("wsgi.websocket")
+    if upgraded is not None:
+        return _adopt(environ, upgraded, max_size=max_size, write_timeout=write_timeout,
+                      close_timeout=close_timeout, write_limit=write_limit)
     try:
         key = check_request(environ)
     except HandshakeError as error:
@@ -124,5 +128,25 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     conn = Connection(sock, rfile, proto, write_timeout=write_timeout, close_timeout=close_timeout,
                       write_limit=write_limit, peer=str(environ.get("REMOTE_ADDR", "?")),
                       subprotocol=chosen)
+    environ[CONNECTION_KEY] = conn
+    return conn
+
+
+def _adopt(environ: dict, upgraded: object, **options: object) -> Optional[Connection]:
+    """A connection that gevent-websocket's own handler (its stock gunicorn
+    worker) has already upgraded: take over its socket and reader, which that
+    handler exposes as public attributes.  It negotiated no extension, so
+    there is no compression.  Once we have shut the socket, its own close
+    attempt after the app returns fails quietly."""
+    handler = getattr(upgraded, "handler", None)
+    sock = getattr(handler, "socket", None)
+    rfile = getattr(handler, "rfile", None)
+    if sock is None or rfile is None:
+        raise RuntimeError("cannot take over this server's websocket: no socket")
+    proto = Protocol(max_size=int(options["max_size"]), state=State.OPEN)
+    conn = Connection(sock, rfile, proto, write_timeout=float(options["write_timeout"]),
+                      close_timeout=float(options["close_timeout"]),
+                      write_limit=int(options["write_limit"]),
+                      peer=str(environ.get("REMOTE_ADDR", "?")))
     environ[CONNECTION_KEY] = conn
     return conn

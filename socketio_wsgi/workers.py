@@ -1,9 +1,11 @@
-"""A gunicorn worker for Socket.IO apps: gevent-websocket's, made graceful.
+"""A gunicorn worker for Socket.IO and websocket apps, with a graceful stop.
 
 ``gunicorn -k socketio_wsgi.workers.GeventSocketIOWorker module:app``
 
-It serves with :class:`socketio_wsgi.server.SocketIOHandler` (refusals before
-the websocket handshake, inline Flash policy) and, on SIGTERM/SIGINT/SIGQUIT,
+It is gunicorn's gevent pywsgi worker serving with
+:class:`socketio_wsgi.server.SocketIOHandler` (websocket upgrades by
+:func:`socketio_wsgi.websocket.accept` on any path, refusals before the
+handshake, inline Flash policy) and, on SIGTERM/SIGINT/SIGQUIT,
 shuts the middleware down as ``serve()`` does: no new sessions, every session
 closed with its events (``on_disconnect`` reason "server shutdown",
 ``on_finish``), polling clients given part of ``--graceful-timeout`` to
@@ -15,14 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
-from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
+from gunicorn.workers.ggevent import GeventPyWSGIWorker
 
 from .server import SocketIOHandler, find_middleware
 
 __all__ = ["GeventSocketIOWorker"]
 
 
-class GeventSocketIOWorker(GeventWebSocketWorker):
+class GeventSocketIOWorker(GeventPyWSGIWorker):
     wsgi_handler = SocketIOHandler
 
     def _shut_sessions(self) -> None:

@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Deque, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Iterator, Optional, Tuple, Union
 
 import gevent
 import gevent.event
@@ -64,11 +64,13 @@ class PreparedMessage:
 
     __slots__ = ("opcode", "payload", "_frames")
 
-    def __init__(self, message: Message):
+    def __init__(self, message: Message, *, text: bool = False):
+        """``message``: ``str`` for text, ``bytes`` for binary, or UTF-8
+        ``bytes`` to be sent as text with ``text=True`` (not checked)."""
         if isinstance(message, str):
             self.opcode, self.payload = OP_TEXT, message.encode("utf-8")
         else:
-            self.opcode, self.payload = OP_BINARY, bytes(message)
+            self.opcode, self.payload = (OP_TEXT if text else OP_BINARY), bytes(message)
         self._frames: dict = {}
 
     def frame_for(self, proto: Protocol) -> bytes:
@@ -126,6 +128,13 @@ class Connection:
         self._ended = False
         self._shut = False
         self._half = False
+        self._closing = False
+        self._close_timer: Any = None
+        #: Called (in the hub) whenever the outgoing buffer has drained.
+        self.on_drained: Optional[Callable[[], None]] = None
+        #: Why the connection was dropped without a close handshake
+        #: ("write timeout", "connection lost", "aborted"), else None.
+        self.aborted: Optional[str] = None
         self._close_code: Optional[int] = None
         self._close_reason = ""
 
@@ -179,6 +188,11 @@ class Connection:
             self._handle_events()
             return
         if self._reading:
+            if self._closing:  # close() is reading for the peer's close frame
+                self._done.wait(self.close_timeout)
+                if not self._ended:
+                    self._end()
+                return
             raise RuntimeError("another greenlet is already reading this websocket")
         self._reading = True
         try:
@@ -273,7 +287,7 @@ class Connection:
         except BlockingIOError:
             sent = 0
         except OSError:
-            self._abort("the peer is gone")
+            self._abort("connection lost", "the peer is gone")
             return False
         if sent:
             del out[:sent]
@@ -296,14 +310,15 @@ class Connection:
             while self._out and not self._shut:
                 timeout = self._deadlines[0][1] - time.monotonic() if self._deadlines else 0.0
                 if timeout <= 0:
-                    self._abort(f"a write did not finish within {self.write_timeout} s")
+                    self._abort("write timeout",
+                                f"a write did not finish within {self.write_timeout} s")
                     return
                 try:
                     wait_write(self._fd, timeout=timeout)
                 except socket.timeout:
                     continue  # the deadline check above aborts
                 except (OSError, ValueError):
-                    self._abort("the socket failed")
+                    self._abort("connection lost", "the socket failed")
                     return
                 if not self._write():
                     return
@@ -321,28 +336,49 @@ class Connection:
         self._drained.set()
         if self._ended and not self._shut:
             self._shutdown(socket.SHUT_WR if self._half else socket.SHUT_RDWR)
+        elif self.on_drained is not None:
+            self.on_drained()
 
     # ------------------------------------------------------------ closing
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str = "", *, wait: bool = True) -> None:
         """Close: send one close frame, wait up to ``close_timeout`` seconds for
         the peer's, then shut the socket.  Safe to call more than once.
-        Raises ValueError for a code that may not be sent."""
+
+        ``wait=False`` (for hub callbacks, and while another greenlet
+        iterates the connection): send the close frame now and return; the
+        reader sees the peer's answer, and a timer shuts the socket if none
+        comes within ``close_timeout``.  Raises ValueError for a code that
+        may not be sent."""
         proto = self.protocol
         if self._ended:
             return
         proto.send_close(code, reason)
         self._push(proto.data_to_send())
+        if not wait:
+            if self._close_timer is None and not self._ended:
+                self._close_timer = gevent.get_hub().loop.timer(self.close_timeout)
+                self._close_timer.start(self._close_expired)
+            return
         deadline = time.monotonic() + self.close_timeout
-        if self._reading:
-            # Another greenlet is reading: it will see the peer's close frame.
+        if self._reading or self._closing:
+            # Another greenlet reads: it will see the peer's close frame.
             self._done.wait(self.close_timeout)
         else:
+            self._closing = True
             try:
                 while not self._ended:
                     self._read_once(deadline)
                     self._pending.clear()  # messages after our close are dropped
             except TimeoutError:
                 pass
+        if not self._ended:
+            self._close_code = 1006
+            self._end()
+            self._shutdown(socket.SHUT_RDWR)
+
+    def _close_expired(self) -> None:
+        """The peer did not answer our close frame in time (a hub callback)."""
+        self._close_timer = None
         if not self._ended:
             self._close_code = 1006
             self._end()
@@ -357,6 +393,9 @@ class Connection:
             return
         self._ended = True
         self._half = half
+        timer, self._close_timer = self._close_timer, None
+        if timer is not None:
+            timer.stop()
         self._done.set()
         self._drained.set()  # senders waiting for room find the connection closed
         if self._close_code is None:
@@ -382,8 +421,23 @@ class Connection:
         except (OSError, ValueError, RuntimeError):
             pass
 
-    def _abort(self, why: str) -> None:
-        """A write failed or missed its deadline: drop the connection now."""
+    def abort(self, code: Optional[int] = None, reason: str = "") -> None:
+        """Drop the connection now, waiting for nothing (callable from a hub
+        callback): for a peer that must not hold us up.  A close frame with
+        ``code`` goes first if nothing else is waiting to be written."""
+        if self._ended:
+            return
+        proto = self.protocol
+        if code is not None and not self._out and proto.state is State.OPEN:
+            proto.send_close(code, reason)
+            self._push(proto.data_to_send())  # one non-blocking attempt
+        self._abort("aborted", f"closed without a handshake ({reason or code})")
+
+    def _abort(self, kind: str, why: str) -> None:
+        """A write failed or missed its deadline (or :meth:`abort`): drop the
+        connection now."""
+        if self.aborted is None and not self._ended:
+            self.aborted = kind
         if not self._shut:
             log.info("websocket %s: aborted: %s", self.peer, why)
         self._out.clear()
