@@ -119,6 +119,8 @@ class Connection:
         self._deadlines: Deque[Tuple[int, float]] = collections.deque()  # (end offset, deadline)
         self._queued = 0                 # bytes ever queued
         self._written = 0                # bytes ever written
+        #: Bytes read from the socket so far (compressed size on the wire).
+        self.bytes_received = 0
         self._writer: Optional[gevent.Greenlet] = None
         self._pong_due: Optional[bytes] = None
         self._drained = gevent.event.Event()
@@ -153,6 +155,11 @@ class Connection:
     @property
     def close_reason(self) -> str:
         return self._close_reason
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes written to the socket so far (compressed size on the wire)."""
+        return self._written
 
     @property
     def buffered(self) -> int:
@@ -211,6 +218,7 @@ class Connection:
         finally:
             self._reading = False
         if data:
+            self.bytes_received += len(data)
             proto.receive_data(data)
         else:
             proto.receive_eof()
