@@ -52,14 +52,17 @@ def main() -> int:
         env.pop("PYTHONPATH", None)
         env.setdefault("SOCKETIO_TEST_NPM_DIR", str(REPO / ".cache" / "npm"))
         env.setdefault("SOCKETIO_BENCH_NODE_DIR", str(REPO / ".cache" / "bench-node"))
-        probe = ("import django_socketio, socketio_wsgi, socketio_wsgi.static as s, os;"
+        probe = ("import django_socketio, socketio_wsgi, socketio_wsgi.static as s, os, sysconfig;"
+                 "print(sysconfig.get_paths()['purelib']);"
                  "print(socketio_wsgi.__file__); print(django_socketio.__file__);"
                  "assert os.path.isfile(s.CLIENT_PATH), s.CLIENT_PATH; print(s.CLIENT_PATH)")
-        where = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
-                               capture_output=True, text=True).stdout
-        print("test_installed_wheel: importing from\n  " + "\n  ".join(where.split()), flush=True)
-        if str(REPO) in where:
-            print("test_installed_wheel: the checkout is importable; refusing to run", file=sys.stderr)
+        site, *files = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
+                                      capture_output=True, text=True).stdout.split()
+        print(f"test_installed_wheel: from {site}:\n  " + "\n  ".join(files), flush=True)
+        outside = [f for f in files if not Path(f).resolve().is_relative_to(Path(site).resolve())]
+        if outside:
+            print(f"test_installed_wheel: not from site-packages: {outside}; refusing to run",
+                  file=sys.stderr)
             return 2
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--expect-installed"]
         if args.report:
