@@ -10,12 +10,12 @@ JSON without ``NaN``/``Infinity`` and text without lone surrogates.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from decimal import Decimal
 from typing import Any, Iterable, List, Optional
 
+from . import jsontext
 from .errors import LimitExceeded, ProtocolError, UsageError
 
 __all__ = [
@@ -37,8 +37,6 @@ HEARTBEAT_PREFIX = "~h~"
 _MAX_LENGTH_DIGITS = 12
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: A ``\uD800``-``\uDFFF`` escape in JSON text (a surrogate, maybe unpaired).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Heartbeat(str):
@@ -100,10 +98,7 @@ def _js_number(value: float) -> str:
 
 
 def _dumps(value: Any) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"value is not JSON serialisable: {exc}") from None
+    return jsontext.dumps(value)
 
 
 def _message_data(value: Any) -> str:
@@ -231,51 +226,10 @@ def decode_frames(payload: str, max_messages: Optional[int] = None) -> List[str]
     return _decode_astral(payload, limit)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ProtocolError(f"{name} is not JSON (the encoder could never send it back)")
-
-
-def _holds_surrogate(value: Any) -> bool:
-    """Whether any string (or key) in decoded JSON holds a lone surrogate."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ProtocolError(f"{text[:40]} overflows to Infinity (the encoder could never send it back)")
-    return value
-
-
-def _loads(text: str) -> Any:
-    try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, ProtocolError):
-            raise
-        raise ProtocolError(f"invalid JSON after ~j~: {exc}") from None
-    # Paired surrogate escapes decode to one character; an unpaired one stays
-    # a lone surrogate, which no encoder can turn into UTF-8 again.
-    if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
-        raise ProtocolError("JSON holds a lone surrogate escape")
-    return value
-
-
 def parse_message(data: str) -> Any:
     """Turn one frame's data into a value: a :class:`Heartbeat`, JSON, or text."""
     if data.startswith(JSON_PREFIX):
-        return _loads(data[3:])
+        return jsontext.loads(data[3:])
     if data.startswith(HEARTBEAT_PREFIX):
         return Heartbeat(data[3:])
     return data

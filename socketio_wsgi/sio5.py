@@ -45,13 +45,14 @@ deadline for attachments that never arrive.
 from __future__ import annotations
 
 import enum
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from . import jsontext
 from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
+from .jsontext import MAX_INT_DIGITS
 
 __all__ = [
     "PROTOCOL", "PacketType", "RESERVED_EVENTS", "MAX_ACK_ID", "MAX_INT_DIGITS",
@@ -66,7 +67,6 @@ PROTOCOL = 5
 MAX_ACK_ID = 2 ** 53 - 1
 #: Digits of the longest JSON integer accepted (longer ones are not numbers
 #: a JavaScript peer could have meant, and converting them costs quadratic time).
-MAX_INT_DIGITS = 400
 DEFAULT_MAX_ATTACHMENTS = 10
 DEFAULT_MAX_ATTACHMENT_BYTES = 1_000_000
 DEFAULT_MAX_NAMESPACE_LENGTH = 256
@@ -77,14 +77,6 @@ RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconne
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _ACK_DIGITS = 16
 _ID = re.compile(r"[0-9]{1,%d}" % (_ACK_DIGITS + 1))
-_SURROGATE = re.compile("[\ud800-\udfff]")
-#: Text that might hold a JSON number over the limits: a run of 200+ digits
-#: or an exponent of 100 or more (overflowing a float with an exponent below
-#: 100 takes more than 200 digits).  It may match inside strings: then every
-#: number is checked, which is only slower.
-_BIG_NUMBER = re.compile(r"[0-9]{200}|[eE][+]?0*[1-9][0-9]{2}")
-#: A ``\\uD800``-``\\uDFFF`` escape in JSON text (a surrogate, maybe unpaired).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class PacketType(enum.IntEnum):
@@ -230,28 +222,18 @@ Packet = Union[Connect, Disconnect, Event, Ack, ConnectError]
 
 # -- encoding ---------------------------------------------------------------------
 
-_plain_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-
-
 def _dumps(value: Any, attachments: Optional[List[bytes]]) -> str:
     """Compact JSON; with ``attachments`` a list, bytes-like values become
     placeholders numbered in document order and are appended to it."""
-    try:
-        if attachments is None:
-            text = _plain_json(value)
-        else:
-            def placeholder(obj: Any) -> Any:
-                if isinstance(obj, _BYTES_LIKE):
-                    attachments.append(bytes(obj))
-                    return {"_placeholder": True, "num": len(attachments) - 1}
-                raise TypeError(f"a value of type {obj.__class__.__name__} cannot be sent")
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False, default=placeholder)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise UsageError(f"value is not JSON serialisable: {exc}") from None
-    if not text.isascii() and _SURROGATE.search(text):
-        raise UsageError("text holds a lone surrogate; it cannot be sent as UTF-8")
-    return text
+    if attachments is None:
+        return jsontext.dumps(value)
+
+    def placeholder(obj: Any) -> Any:
+        if isinstance(obj, _BYTES_LIKE):
+            attachments.append(bytes(obj))
+            return {"_placeholder": True, "num": len(attachments) - 1}
+        raise TypeError(f"a value of type {obj.__class__.__name__} cannot be sent")
+    return jsontext.dumps(value, default=placeholder)
 
 
 def _header(kind: int, namespace: str, id: Optional[int], attachments: int = 0) -> str:
@@ -312,63 +294,6 @@ def encode(packet: Packet) -> List[Union[str, bytes]]:
 # -- decoding ---------------------------------------------------------------------
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ProtocolError(f"{name} is not JSON (the encoder could never send it back)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ProtocolError(f"the number {text[:20]}... is out of range (it would be Infinity)")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS:
-        raise ProtocolError(f"a JSON integer of {len(text)} digits (at most {MAX_INT_DIGITS})")
-    return int(text)
-
-
-def _holds_surrogate(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-# Built once: json.loads() with keyword arguments builds a decoder per call.
-_plain_json_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
-_checking_json = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
-                                  parse_int=_bounded_int).decode
-
-
-def _loads(text: str) -> Any:
-    try:
-        if _BIG_NUMBER.search(text):
-            # Something that may be a number too long or too large: check
-            # each number (slower, so only when the text calls for it).
-            value = _checking_json(text)
-        else:
-            value = _plain_json_decode(text)
-    except ProtocolError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"invalid JSON in a Socket.IO packet: {exc}") from None
-    # Paired surrogate escapes decode to one character; an unpaired one stays
-    # a lone surrogate, which no encoder can turn into UTF-8 again.
-    if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):
-        raise ProtocolError("JSON holds a lone surrogate escape")
-    return value
-
-
 @dataclass
 class _Header:
     """A parsed text packet, before it is typed (and before its attachments)."""
@@ -422,7 +347,7 @@ def _parse(text: str, max_attachments: int, max_namespace_length: int) -> _Heade
             raise ProtocolError(f"ack id {digits}... is larger than {MAX_ACK_ID}")
         id = int(digits)
         pos = match.end()
-    data = _loads(text[pos:]) if pos < len(text) else None
+    data = jsontext.loads(text[pos:]) if pos < len(text) else None
     header = _Header(kind, namespace, id, data, attachments)
     if attachments and isinstance(data, (list, dict)):
         _find_placeholders(header)
