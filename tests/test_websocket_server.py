@@ -308,3 +308,32 @@ def test_runner_serves_accept_on_any_path(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+# --------------------------------------------- Socket.IO broadcasts share one frame
+def test_a_broadcast_is_compressed_once_for_all_recipients(make_server_thread, monkeypatch):
+    from socketio_wsgi import broadcast
+    from socketio_wsgi.ws import deflate as deflate_module
+
+    calls = []
+    original = deflate_module.Deflate.compress
+
+    def counting(self, data):
+        calls.append(len(data))
+        return original(self, data)
+
+    monkeypatch.setattr(deflate_module.Deflate, "compress", counting)
+    server = make_server_thread()
+    offer = "permessage-deflate; client_max_window_bits"
+    clients = [WSClient(server.port, "/socket.io/websocket", extensions=offer) for _ in range(5)]
+    for c in clients:
+        assert c.receive().startswith("~m~")  # the session id
+    wait_for(lambda: server.call(lambda: len(server.engine.sessions)) == 5)
+    text = "broadcast " * 1000
+    assert broadcast(text) == 5
+    for c in clients:
+        frame = c.receive()
+        assert frame.endswith(text) and frame.startswith("~m~")
+        c.close()
+    # one compression of the 10 kB payload for the five recipients
+    assert [n for n in calls if n >= len(text)] == [len(text) + len(f"~m~{len(text)}~m~")]
