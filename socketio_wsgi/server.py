@@ -65,16 +65,19 @@ class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
                 self.process_result()
                 self.result = None
                 return None
+        failed = True
         try:
-            return super().run_application()
+            result = super().run_application()
+            failed = False
+            return result
         finally:
             conn = environ.pop(CONNECTION_KEY, None)
             if conn is not None:
-                # The app returned: its websocket ends with it, and nothing
-                # after the 101 may be parsed as another HTTP request.
+                # The app returned (or raised): its websocket ends with it, and
+                # nothing after the 101 may be parsed as another HTTP request.
                 self.close_connection = True
                 if not conn.closed:
-                    conn.close(1000)
+                    conn.close(1011 if failed else 1000)
 
     def format_request(self):
         # The status endpoint accepts its token as ?token=...: never log it.

@@ -337,3 +337,24 @@ def test_a_broadcast_is_compressed_once_for_all_recipients(make_server_thread, m
         c.close()
     # one compression of the 10 kB payload for the five recipients
     assert [n for n in calls if n >= len(text)] == [len(text) + len(f"~m~{len(text)}~m~")]
+
+
+def test_a_websocket_the_app_leaves_open_is_closed_when_it_returns(make_server_thread):
+    def app(environ, start_response):
+        ws = accept(environ, start_response)
+        if ws is not None:
+            ws.send("bye")
+            if environ["PATH_INFO"] == "/raise":
+                raise RuntimeError("the app failed")
+        return []
+
+    server = make_server_thread(app)
+    for path, code in (("/return", 1000), ("/raise", 1011)):
+        c = WSClient(server.port, path)
+        assert c.receive() == "bye"
+        for _ in range(100):
+            if c.close_frame() is not None or not c.pump(5):
+                break
+        assert c.close_frame().code == code
+        c.send_raw(c.protocol.data_to_send())
+        assert c.wait_closed()[1]  # then the server ends TCP
