@@ -11,18 +11,13 @@ connects ("Strings must be encoded before hashing"), whatever the server.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
-
-from servers import ServerThread  # noqa: F401  (the fixtures start it)
 
 HERE = Path(__file__).resolve().parent
 #: Informational by definition (the spec leaves them open): 7.1.6 (a large
