@@ -94,7 +94,8 @@ class EchoServer:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read().decode()[-2000:])
+                    error = self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else ""
+                    raise RuntimeError(f"the echo server exited: {error}") from None
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("the echo server did not start")

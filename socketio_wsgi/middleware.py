@@ -119,7 +119,9 @@ class SocketIOMiddleware:
             self._log_refusal(environ, route)
             if environ.get("wsgi.websocket") is not None:  # upgraded by gevent-websocket's handler
                 from .websocket import accept
-                accept(environ, start_response).close(4000 + route.status, route.reason)
+                conn = accept(environ, start_response)
+                if conn is not None:
+                    conn.close(4000 + route.status, route.reason)
                 return []
             return text_response(start_response, route.status, route.reason, cors)
         method = environ.get("REQUEST_METHOD", "GET")

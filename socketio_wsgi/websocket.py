@@ -132,7 +132,8 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     return conn
 
 
-def _adopt(environ: dict, upgraded: object, **options: object) -> Optional[Connection]:
+def _adopt(environ: dict, upgraded: object, *, max_size: int, write_timeout: float,
+           close_timeout: float, write_limit: int) -> Connection:
     """A connection that gevent-websocket's own handler (its stock gunicorn
     worker) has already upgraded: take over its socket and reader, which that
     handler exposes as public attributes.  It negotiated no extension, so
@@ -143,10 +144,8 @@ def _adopt(environ: dict, upgraded: object, **options: object) -> Optional[Conne
     rfile = getattr(handler, "rfile", None)
     if sock is None or rfile is None:
         raise RuntimeError("cannot take over this server's websocket: no socket")
-    proto = Protocol(max_size=int(options["max_size"]), state=State.OPEN)
-    conn = Connection(sock, rfile, proto, write_timeout=float(options["write_timeout"]),
-                      close_timeout=float(options["close_timeout"]),
-                      write_limit=int(options["write_limit"]),
-                      peer=str(environ.get("REMOTE_ADDR", "?")))
+    proto = Protocol(max_size=max_size, state=State.OPEN)
+    conn = Connection(sock, rfile, proto, write_timeout=write_timeout, close_timeout=close_timeout,
+                      write_limit=write_limit, peer=str(environ.get("REMOTE_ADDR", "?")))
     environ[CONNECTION_KEY] = conn
     return conn

@@ -4,9 +4,9 @@ echoed, compressed on the wire both ways."""
 from __future__ import annotations
 
 import pytest
+from servers import wait_for
 
 from socketio_wsgi.websocket import accept
-from servers import wait_for
 
 pytestmark = pytest.mark.browser
 

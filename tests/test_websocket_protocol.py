@@ -14,8 +14,17 @@ from socketio_wsgi.ws.connection import PreparedMessage
 from socketio_wsgi.ws.deflate import Compression, Deflate, negotiate, parse_extensions
 from socketio_wsgi.ws.handshake import HandshakeError, accept_key, check_request
 from socketio_wsgi.ws.protocol import Close, InvalidState, Ping, Pong, Protocol, State
-from socketio_wsgi.wsframes import (FRAME_COST, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
-                                    OP_TEXT, build_frame, close_payload)
+from socketio_wsgi.wsframes import (
+    FRAME_COST,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    build_frame,
+    close_payload,
+)
 
 MASK = b"\x12\x34\x56\x78"
 
@@ -117,7 +126,7 @@ def test_fragments_with_empty_parts_and_interleaved_control_frames():
 @settings(max_examples=150, deadline=None)
 def test_fragmentation_property(payload, cuts):
     points = sorted({0, len(payload), *[min(c, len(payload)) for c in cuts]})
-    parts = [payload[a:b] for a, b in zip(points, points[1:])] or [b""]
+    parts = [payload[a:b] for a, b in zip(points, points[1:], strict=False)] or [b""]
     data = b"".join(frame(OP_BINARY if i == 0 else OP_CONT, part, fin=i == len(parts) - 1)
                     for i, part in enumerate(parts))
     assert feed(server(), data) == [payload]

@@ -11,11 +11,11 @@ import time
 import tracemalloc
 
 import pytest
+from servers import ServerThread, wait_for
+from websocket_support import WSClient, handshake, http_exchange, masked_frame
 
 from socketio_wsgi.websocket import accept
 from socketio_wsgi.wsframes import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, close_payload
-from servers import ServerThread, wait_for
-from websocket_support import WSClient, handshake, http_exchange, masked_frame
 
 KiB = 1024
 MiB = 1024 * KiB

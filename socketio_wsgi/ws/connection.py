@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Callable, Deque, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple, Union
 
 import gevent
 import gevent.event
@@ -71,20 +71,19 @@ class PreparedMessage:
             self.opcode, self.payload = OP_TEXT, message.encode("utf-8")
         else:
             self.opcode, self.payload = (OP_TEXT if text else OP_BINARY), bytes(message)
-        self._frames: dict = {}
+        self._frames: Dict[Optional[Tuple[Any, ...]], bytes] = {}
 
     def frame_for(self, proto: Protocol) -> bytes:
         """The frame to send on ``proto``'s connection."""
         deflate = proto.deflate
-        if deflate is None or len(self.payload) < deflate.threshold:
-            key: Any = None
-        elif deflate.share_key is None:
-            return proto.encode(self.opcode, self.payload)  # context takeover: per connection
-        else:
+        key: Optional[Tuple[Any, ...]] = None
+        if deflate is not None and len(self.payload) >= deflate.threshold:
+            if deflate.share_key is None:
+                return proto.encode(self.opcode, self.payload)  # context takeover: per connection
             key = deflate.share_key
         frame = self._frames.get(key)
         if frame is None:
-            if key is None:
+            if deflate is None or key is None:
                 frame = frame_header(0x80 | self.opcode, len(self.payload)) + self.payload
             else:
                 data = deflate.compress(self.payload)

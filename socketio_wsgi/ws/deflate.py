@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["Compression", "Deflate", "negotiate", "parse_extensions"]
 
@@ -83,10 +83,10 @@ class Deflate:
         self.local_window = local_window
         self.local_no_takeover = local_no_takeover
         self.remote_no_takeover = remote_no_takeover
-        self.share_key = (("deflate", local_window, level, mem_level)
-                          if local_no_takeover else None)
-        self._compressor = None
-        self._decompressor = None
+        self.share_key: Optional[Tuple[Any, ...]] = (
+            ("deflate", local_window, level, mem_level) if local_no_takeover else None)
+        self._compressor: Optional[Any] = None    # a zlib compress object
+        self._decompressor: Optional[Any] = None  # a zlib decompress object
 
     def compress(self, data: bytes) -> bytes:
         """One message's compressed payload (the trailing 00 00 ff ff removed)."""
@@ -120,14 +120,14 @@ def parse_extensions(header: str) -> List[Tuple[str, List[Tuple[str, Optional[st
     """``Sec-WebSocket-Extensions`` as ``[(name, [(param, value or None), ...])]``.
 
     Raises ValueError on a syntax error."""
-    out = []
+    out: List[Tuple[str, List[Tuple[str, Optional[str]]]]] = []
     for item in header.split(","):
         parts = [p.strip() for p in item.split(";")]
         if not parts[0]:
             if len(parts) == 1 and not item.strip():
                 continue  # tolerate empty list elements ("a, , b")
             raise ValueError("extension without a name")
-        params = []
+        params: List[Tuple[str, Optional[str]]] = []
         for part in parts[1:]:
             name, eq, value = part.partition("=")
             name = name.strip()
@@ -152,7 +152,7 @@ def _is_token(text: str) -> bool:
     return all(33 <= ord(c) < 127 and c not in '()<>@,;:\\"/[]?={}' for c in text)
 
 
-def _bits(value: Optional[str]) -> Optional[int]:
+def _bits(value: Optional[str]) -> int:
     if value is None or not value.isdigit() or value[0] == "0" or len(value) > 2:
         raise ValueError("window bits must be a number from 8 to 15")
     bits = int(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["HandshakeError", "check_request", "accept_key", "response_headers",
            "is_upgrade_request", "GUID"]
@@ -35,12 +35,12 @@ def _tokens(value: str) -> List[str]:
     return [t.strip().lower() for t in value.split(",")]
 
 
-def is_upgrade_request(environ: dict) -> bool:
+def is_upgrade_request(environ: Dict[str, Any]) -> bool:
     """True if the request asks for a websocket upgrade (valid or not)."""
     return "websocket" in _tokens(environ.get("HTTP_UPGRADE", ""))
 
 
-def check_request(environ: dict) -> str:
+def check_request(environ: Dict[str, Any]) -> str:
     """Validate a websocket handshake; return its ``Sec-WebSocket-Key``.
 
     Raises :class:`HandshakeError` saying what is wrong."""
@@ -63,7 +63,7 @@ def check_request(environ: dict) -> str:
     if version is None or version.strip() != "13":
         raise HandshakeError(f"unsupported Sec-WebSocket-Version {(version or '')[:20]!r}; "
                              "this server speaks 13", 426, [("Sec-WebSocket-Version", "13")])
-    key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+    key = str(environ.get("HTTP_SEC_WEBSOCKET_KEY", "")).strip()
     if not key:
         raise HandshakeError("missing Sec-WebSocket-Key")
     try:

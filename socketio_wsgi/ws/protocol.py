@@ -21,9 +21,22 @@ import codecs
 import enum
 from typing import Any, List, Optional, Union
 
-from ..wsframes import (FRAME_COST, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                        FrameError, build_frame, check_close, close_payload, frame_header, unmask,
-                        valid_close_code)
+from ..wsframes import (
+    FRAME_COST,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    build_frame,
+    check_close,
+    close_payload,
+    frame_header,
+    unmask,
+    valid_close_code,
+)
 from .deflate import Deflate
 
 __all__ = ["State", "Protocol", "Ping", "Pong", "Close", "InvalidState", "Message"]
@@ -300,9 +313,10 @@ class Protocol:
         if last:
             self._phase = _HEADER
         if self._inflating:
-            chunk = self._inflate(chunk, last and self._fin)
-            if chunk is None:
+            inflated = self._inflate(chunk, last and self._fin)
+            if inflated is None:
                 return
+            chunk = inflated
         else:
             self._msg_size += len(chunk)
         if self._msg_op == OP_TEXT:
@@ -338,8 +352,10 @@ class Protocol:
     def _inflate(self, chunk: bytes, final: bool) -> Optional[bytes]:
         """Inflate compressed payload, never producing more than the limit allows."""
         budget = self.max_size - self._msg_size
+        deflate = self.deflate
+        assert deflate is not None  # RSV1 is refused without it
         try:
-            out = self.deflate.decompress(chunk, final, budget + 1)
+            out = deflate.decompress(chunk, final, budget + 1)
         except Exception:  # zlib.error: the peer's deflate stream is corrupt
             self._fail("invalid compressed data", 1007)
             return None
