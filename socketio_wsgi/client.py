@@ -26,7 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
 from .protocol import Heartbeat, ProtocolError, decode_frames, encode, encode_frame, parse_message
-from .wsframes import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed,
+from .errors import ConnectionClosed, MessageTooLarge
+from .wsframes import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
                        FrameError, MessageReader, build_frame, close_payload)
 
 __all__ = ["Client", "ConnectionClosedError", "TRANSPORTS"]
@@ -39,27 +40,10 @@ _MIN_WAIT = 0.001
 _CLOSE_WAIT = 2.0
 
 
-class ConnectionClosedError(Exception):
-    """The server closed the connection, refused it, or answered non-200/101.
-
-    ``code``: the websocket close code (``None`` if there was none);
-    ``reason``: the close reason or the HTTP response body;
-    ``status``: the HTTP status of a refusal (``None`` otherwise).
-    """
-
-    def __init__(self, reason: str = "", code: Optional[int] = None,
-                 status: Optional[int] = None):
-        parts = []
-        if status is not None:
-            parts.append(f"HTTP {status}")
-        if code is not None:
-            parts.append(f"close code {code}")
-        if reason:
-            parts.append(reason)
-        super().__init__(": ".join(parts) or "connection closed")
-        self.code = code
-        self.reason = reason
-        self.status = status
+#: The name this module has always used for :class:`~socketio_wsgi.errors.ConnectionClosed`
+#: (the same class: the server closed the connection, refused it, or answered
+#: something other than 200/101).
+ConnectionClosedError = ConnectionClosed
 
 
 # --------------------------------------------------------------------------
@@ -446,7 +430,7 @@ class Client:
                     while True:  # read until the server's close frame or EOF
                         self._reader.read_message()
                         self._stream.commit()
-                except (ConnectionClosed, FrameError, TimeoutError, OSError):
+                except (ConnectionClosed, FrameError, MessageTooLarge, TimeoutError, OSError):
                     pass
         finally:
             try:
@@ -739,9 +723,9 @@ class Client:
             if exc.code != 1006:  # a real close frame: answer it
                 self._close_quietly(exc.code if exc.code not in (None, 1005, 1015) else 1000)
             raise self._set_closed(ConnectionClosedError(exc.reason, code=exc.code)) from None
-        except FrameError as exc:
-            self._close_quietly(exc.code)
-            self._set_closed(ConnectionClosedError(f"protocol error: {exc}", code=exc.code))
+        except (FrameError, MessageTooLarge) as exc:
+            self._close_quietly(exc.close_code)
+            self._set_closed(ConnectionClosedError(f"protocol error: {exc}", code=exc.close_code))
             raise
         except OSError as exc:
             raise self._set_closed(

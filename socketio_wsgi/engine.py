@@ -316,11 +316,13 @@ class Engine:
                                           session.session_id)
 
     def _forget(self, session: Session, channels: Any) -> None:
+        # The session goes first: once its last channel is seen empty, sends
+        # to it already find nobody (the Redis backend mirrors in this order).
         backend = self.backend
+        self.sessions.pop(session.session_id, None)
+        backend.remove_session(session.session_id)
         for channel in channels:
             backend.unsubscribe(session.session_id, channel)
-        backend.remove_session(session.session_id)
-        self.sessions.pop(session.session_id, None)
 
     def close_all(self, reason: str = Reason.SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):

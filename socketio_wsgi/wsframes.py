@@ -11,9 +11,11 @@ import os
 import struct
 from typing import Callable, Optional, Tuple
 
+from .errors import ConnectionClosed, MessageTooLarge, ProtocolError
+
 __all__ = [
     "OP_CONT", "OP_TEXT", "OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG",
-    "FrameError", "MessageTooBig", "ConnectionClosed",
+    "FrameError",
     "build_frame", "frame_header", "close_payload", "parse_close", "check_close",
     "valid_close_code", "unmask", "MessageReader", "FRAME_COST",
 ]
@@ -37,28 +39,19 @@ def valid_close_code(code: int) -> bool:
     return code in _VALID_CODES or 3000 <= code <= 4999
 
 
-class FrameError(Exception):
-    """The peer broke RFC 6455; ``code`` is the close code to answer with."""
+class FrameError(ProtocolError):
+    """The peer broke RFC 6455; ``code`` (also ``close_code``) is the close
+    code to answer with."""
+
+    close_code = 1002
 
     def __init__(self, reason: str, code: int = 1002):
         super().__init__(reason)
-        self.code = code
+        self.close_code = code
 
-
-class MessageTooBig(FrameError):
-    def __init__(self, size: int, limit: int):
-        super().__init__(f"message of {size} bytes exceeds the limit of {limit}", 1009)
-        self.size = size
-        self.limit = limit
-
-
-class ConnectionClosed(Exception):
-    """The peer closed (close frame or EOF); ``code`` is what it sent, if any."""
-
-    def __init__(self, code: Optional[int] = None, reason: str = ""):
-        super().__init__(f"closed ({code}) {reason}".strip())
-        self.code = code
-        self.reason = reason
+    @property
+    def code(self) -> int:
+        return self.close_code
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -149,7 +142,7 @@ class MessageReader:
         got = len(data)
         while got < n:
             if not data:
-                raise ConnectionClosed(1006, "EOF in the middle of a frame")
+                raise ConnectionClosed("EOF in the middle of a frame", code=1006)
             data = self._read(n - got)
             chunks.append(data)
             got += len(data)
@@ -159,7 +152,7 @@ class MessageReader:
         head = self._read(2)
         if len(head) < 2:
             if not head:
-                raise ConnectionClosed(1006, "EOF")
+                raise ConnectionClosed("EOF", code=1006)
             head += self._read_exact(1)
         b0, b1 = head[0], head[1]
         if b0 & 0x70:
@@ -195,7 +188,8 @@ class MessageReader:
             if op in _CONTROL:
                 payload = self._payload(length, mask)
                 if op == OP_CLOSE:
-                    raise ConnectionClosed(*check_close(payload))
+                    code, reason = check_close(payload)
+                    raise ConnectionClosed(reason, code=code)
                 self._on_control(op, payload)
                 continue
             if op == OP_CONT:
@@ -209,7 +203,7 @@ class MessageReader:
                 size += FRAME_COST  # so that empty fragments exhaust the limit too
             size += length
             if size > self.max_size:
-                raise MessageTooBig(size, self.max_size)
+                raise MessageTooLarge(size, self.max_size, "max_size")
             payload = self._payload(length, mask)
             if op != OP_CONT:
                 if fin:

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from socketio_wsgi.errors import ConnectionClosed, MessageTooLarge, ProtocolError
 from socketio_wsgi.wsframes import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                                    FRAME_COST, ConnectionClosed, FrameError, MessageReader,
-                                    MessageTooBig, build_frame, check_close, close_payload,
+                                    FRAME_COST, FrameError, MessageReader,
+                                    build_frame, check_close, close_payload,
                                     parse_close, unmask)
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -198,12 +199,12 @@ def test_oversize_refused_before_reading_payload(declared, masked):
     mask = b"\x00\x11\x22\x33" if masked else None
     header = raw_frame(OP_TEXT, b"", mask=mask, length=declared)
     reader = MessageReader(GuardedRead(header), 1000, expect_masked=masked, on_control=Recorder())
-    with pytest.raises(MessageTooBig) as info:
+    with pytest.raises(MessageTooLarge) as info:
         reader.read_message()
-    assert info.value.code == 1009
+    assert info.value.close_code == 1009
     assert info.value.size == declared
     assert info.value.limit == 1000
-    assert isinstance(info.value, FrameError)
+    assert isinstance(info.value, ProtocolError)
 
 
 def test_oversize_fragmented_message_refused_at_the_fragment_header():
@@ -211,7 +212,7 @@ def test_oversize_fragmented_message_refused_at_the_fragment_header():
     second_header = raw_frame(OP_CONT, b"", length=600)
     reader = MessageReader(GuardedRead(first + second_header), 1000, expect_masked=False,
                            on_control=Recorder())
-    with pytest.raises(MessageTooBig) as info:
+    with pytest.raises(MessageTooLarge) as info:
         reader.read_message()
     assert info.value.size == 1200 + FRAME_COST  # each continuation frame costs FRAME_COST too
 
@@ -219,7 +220,7 @@ def test_oversize_fragmented_message_refused_at_the_fragment_header():
 def test_many_small_fragments_count_towards_the_limit():
     data = b"".join(raw_frame(OP_TEXT if i == 0 else OP_CONT, b"x" * 100, fin=False)
                     for i in range(20))
-    with pytest.raises(MessageTooBig):
+    with pytest.raises(MessageTooLarge):
         reader_for(data, max_size=1000).read_message()
 
 
@@ -384,7 +385,7 @@ def test_arbitrary_bytes_raise_only_framing_errors(data):
         try:
             while True:
                 reader.read_message()
-        except (FrameError, ConnectionClosed):
+        except (ProtocolError, ConnectionClosed):  # FrameError, MessageTooLarge, a close
             pass
 
 
@@ -401,5 +402,5 @@ def test_invalid_close_frames_are_protocol_errors(payload, code):
 
 def test_zero_length_fragments_exhaust_the_limit():
     data = raw_frame(OP_TEXT, b"", fin=False) + raw_frame(OP_CONT, b"", fin=False) * 200
-    with pytest.raises(MessageTooBig):
+    with pytest.raises(MessageTooLarge):
         reader_for(data, max_size=1000).read_message()

@@ -33,6 +33,7 @@ import gevent
 import gevent.event
 from gevent.socket import wait_write
 
+from ..errors import ConnectionClosed
 from ..wsframes import OP_BINARY, OP_TEXT, frame_header
 from .protocol import Close, Message, Ping, Protocol, State
 
@@ -41,16 +42,6 @@ __all__ = ["Connection", "ConnectionClosed", "PreparedMessage"]
 log = logging.getLogger("socketio_wsgi.websocket")
 
 _RECV_SIZE = 65536
-
-
-class ConnectionClosed(Exception):
-    """The connection is closed; ``code`` and ``reason`` are the peer's close
-    frame (1005 without a code, 1006 without a close frame)."""
-
-    def __init__(self, code: Optional[int], reason: str = ""):
-        super().__init__(f"websocket closed ({code}) {reason}".strip())
-        self.code = code
-        self.reason = reason
 
 
 class PreparedMessage:
@@ -182,7 +173,7 @@ class Connection:
         pending = self._pending
         while not pending:
             if self._ended:
-                raise ConnectionClosed(self._close_code, self._close_reason)
+                raise ConnectionClosed(self._close_reason, code=self._close_code)
             self._read_once(deadline)
         return pending.popleft()
 
@@ -255,11 +246,11 @@ class Connection:
         if the connection is closing or closed."""
         proto = self.protocol
         if self._ended or proto.state is not State.OPEN:
-            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+            raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
         if len(self._out) > self.write_limit and gevent.getcurrent() is not gevent.get_hub():
             self._drained.wait()
             if self._ended or proto.state is not State.OPEN:
-                raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+                raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
         if isinstance(message, PreparedMessage):
             proto.send_frame(message.frame_for(proto))
         elif isinstance(message, str):
@@ -271,7 +262,7 @@ class Connection:
     def ping(self, payload: bytes = b"") -> None:
         """Send a ping (the pong is not waited for).  Raises ConnectionClosed."""
         if self.closed:
-            raise ConnectionClosed(self._close_code or 1006, self._close_reason)
+            raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
         self.protocol.send_ping(payload)
         self._push(self.protocol.data_to_send())
 

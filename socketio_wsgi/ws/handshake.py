@@ -11,24 +11,31 @@ import binascii
 import hashlib
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..errors import ProtocolError
+
 __all__ = ["HandshakeError", "check_request", "accept_key", "response_headers",
            "is_upgrade_request", "GUID"]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-class HandshakeError(Exception):
+class HandshakeError(ProtocolError):
     """The request is not a valid websocket handshake.
 
-    ``status``: 400, or 426 for a version we do not speak; ``headers``: to
-    add to the refusal (``Sec-WebSocket-Version: 13`` with a 426)."""
+    ``status`` (also ``http_status``): 400, or 426 for a version we do not
+    speak; ``headers``: to add to the refusal (``Sec-WebSocket-Version: 13``
+    with a 426)."""
 
     def __init__(self, reason: str, status: int = 400,
                  headers: Optional[List[Tuple[str, str]]] = None):
         super().__init__(reason)
         self.reason = reason
-        self.status = status
+        self.http_status = status
         self.headers = headers or []
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
 
 def _tokens(value: str) -> List[str]:

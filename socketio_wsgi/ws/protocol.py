@@ -21,6 +21,7 @@ import codecs
 import enum
 from typing import Any, List, Optional, Union
 
+from ..errors import UsageError
 from ..wsframes import (
     FRAME_COST,
     OP_BINARY,
@@ -55,7 +56,7 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-class InvalidState(Exception):
+class InvalidState(UsageError):
     """A send on a connection that is closing or closed."""
 
 
