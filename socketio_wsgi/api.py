@@ -10,6 +10,7 @@ clients they can reach; each middleware also has its own
 :class:`NoSocket` when nobody can receive.  Calls from another OS thread are
 handed to the serving hub.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,15 @@ from .threadsafe import HubBridge
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
-__all__ = ["broadcast", "broadcast_channel", "send", "set_backend", "use_backend",
-           "current_backend", "register_engine"]
+__all__ = [
+    "broadcast",
+    "broadcast_channel",
+    "send",
+    "set_backend",
+    "use_backend",
+    "current_backend",
+    "register_engine",
+]
 
 Route = Tuple[Backend, HubBridge]
 
@@ -44,8 +52,11 @@ class _Routing:
         if self.explicit is not None:
             return self.explicit
         with self.lock:
-            engines = [engine for engine in (ref() for ref in self.engines)
-                       if engine is not None and engine.bridge.alive()]
+            engines = [
+                engine
+                for engine in (ref() for ref in self.engines)
+                if engine is not None and engine.bridge.alive()
+            ]
             self.engines = [weakref.ref(engine) for engine in engines]
         chosen = next((e for e in engines if e.sessions and e.accepting), None)
         if chosen is None:
@@ -62,8 +73,7 @@ def register_engine(engine: "Engine") -> None:
         _routing.engines.append(weakref.ref(engine))
 
 
-def use_backend(backend: Optional[Backend], bridge: Optional[HubBridge] = None
-                ) -> Optional[Route]:
+def use_backend(backend: Optional[Backend], bridge: Optional[HubBridge] = None) -> Optional[Route]:
     """Route out-of-band calls to ``backend`` explicitly (``None``: back to
     the default server); returns the previous explicit route for :func:`restore`."""
     previous = _routing.explicit
@@ -79,6 +89,7 @@ def set_backend(backend: Union[str, Backend]) -> Backend:
     """Send out-of-band through ``backend`` (a URL such as ``redis://host:6379/0``
     or a backend object) from a process that serves no sockets."""
     from .backends import backend_from_url
+
     resolved = backend_from_url(backend) if isinstance(backend, str) else backend
     use_backend(resolved)
     return resolved
@@ -106,8 +117,9 @@ def broadcast_via(route: Route, message: Any, channel: Optional[str] = None) -> 
     channels = None if channel is None else (channel,)
     reached = bridge.call(backend.publish, encode_frame_bytes(message), channels, None)
     if not reached:
-        raise NoSocket("there are no clients" if channel is None
-                       else f"there are no clients on channel {channel!r}")
+        raise NoSocket(
+            "there are no clients" if channel is None else f"there are no clients on channel {channel!r}"
+        )
     return reached
 
 

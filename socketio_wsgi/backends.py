@@ -1,4 +1,5 @@
 """Choosing a channel backend by URL: ``memory://`` or ``redis://host:port/db``."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ the out-of-band API talk only to this interface, so a backend that spans
 processes (Redis) plugs in without touching them.  Every method is called in
 the thread of the hub that serves the sessions.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, Iterator, Optional, Protocol, Tuple
@@ -30,8 +31,9 @@ class Backend(Protocol):
 
     def unsubscribe(self, session_id: str, channel: str) -> bool: ...
 
-    def publish(self, frame: bytes, channels: Optional[Iterable[str]] = None,
-                exclude: Optional[str] = None) -> int:
+    def publish(
+        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+    ) -> int:
         """Deliver to every session (``channels=None``) or to every holder of
         any of ``channels``, each at most once, skipping ``exclude``.  Returns
         how many sessions it reached (0 means nobody)."""
@@ -82,8 +84,9 @@ class MemoryBackend:
             del self.channels[channel]
         return True
 
-    def _recipients(self, channels: Optional[Iterable[str]], exclude: Optional[str]
-                    ) -> Iterator[Tuple[str, Deliverable]]:
+    def _recipients(
+        self, channels: Optional[Iterable[str]], exclude: Optional[str]
+    ) -> Iterator[Tuple[str, Deliverable]]:
         sessions = self.sessions
         if channels is None:
             for sid, session in list(sessions.items()):
@@ -105,8 +108,9 @@ class MemoryBackend:
                 if session is not None:
                     yield sid, session
 
-    def publish(self, frame: bytes, channels: Optional[Iterable[str]] = None,
-                exclude: Optional[str] = None) -> int:
+    def publish(
+        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+    ) -> int:
         if isinstance(channels, str):
             channels = (channels,)
         if isinstance(channels, (tuple, list)) and len(channels) == 1:

@@ -13,6 +13,7 @@ out is *kept* (its socket and the bytes read so far) and the next ``receive``
 goes on waiting for it.  Abandoning it would lose any message the server writes
 into it after the client gave up, because the server cannot tell.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,10 +26,19 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
-from .protocol import Heartbeat, ProtocolError, decode_frames, encode, encode_frame, parse_message
 from .errors import ConnectionClosed, MessageTooLarge
-from .wsframes import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
-                       FrameError, MessageReader, build_frame, close_payload)
+from .protocol import Heartbeat, ProtocolError, decode_frames, encode, encode_frame, parse_message
+from .wsframes import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    MessageReader,
+    build_frame,
+    close_payload,
+)
 
 __all__ = ["Client", "ConnectionClosedError", "TRANSPORTS"]
 
@@ -49,6 +59,7 @@ ConnectionClosedError = ConnectionClosed
 # --------------------------------------------------------------------------
 # HTTP/1.1 response parsing over a growing buffer (resumable after timeouts)
 # --------------------------------------------------------------------------
+
 
 def _parse_head(buf: bytearray) -> Optional[Tuple[int, str, Dict[str, str], int]]:
     """``(status, reason, headers, body_start)`` once the head is complete."""
@@ -76,8 +87,9 @@ def _truncated() -> ConnectionClosedError:
     return ConnectionClosedError("the server closed the connection in the middle of a response")
 
 
-def _parse_body(buf: bytearray, start: int, status: int, headers: Dict[str, str],
-                eof: bool, limit: int) -> Optional[bytes]:
+def _parse_body(
+    buf: bytearray, start: int, status: int, headers: Dict[str, str], eof: bool, limit: int
+) -> Optional[bytes]:
     """The body once complete (``None`` while more bytes are needed)."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         pos, parts, total = start, [], 0
@@ -111,9 +123,9 @@ def _parse_body(buf: bytearray, start: int, status: int, headers: Dict[str, str]
                 if eof:
                     raise _truncated()
                 return None
-            if buf[data_start + size:data_start + size + 2] != b"\r\n":
+            if buf[data_start + size : data_start + size + 2] != b"\r\n":
                 raise ProtocolError("chunk is not followed by CRLF")
-            parts.append(bytes(buf[data_start:data_start + size]))
+            parts.append(bytes(buf[data_start : data_start + size]))
             pos = data_start + size + 2
     if 100 <= status < 200 or status in (204, 304):
         return b""
@@ -125,7 +137,7 @@ def _parse_body(buf: bytearray, start: int, status: int, headers: Dict[str, str]
         if length < 0 or length > limit:
             raise ProtocolError(f"response body of {length} bytes exceeds {limit}")
         if len(buf) - start >= length:
-            return bytes(buf[start:start + length])
+            return bytes(buf[start : start + length])
         if eof:
             raise _truncated()
         return None
@@ -209,6 +221,7 @@ class _Exchange:
 # A websocket byte stream with commit/rollback, so a timeout mid-frame is safe
 # --------------------------------------------------------------------------
 
+
 class _WSStream:
     def __init__(self, sock: socket.socket, leftover: bytes):
         self.sock = sock
@@ -228,7 +241,7 @@ class _WSStream:
                 self.buf += data
             else:
                 self.eof = True
-        chunk = bytes(self.buf[self.pos:self.pos + n])
+        chunk = bytes(self.buf[self.pos : self.pos + n])
         self.pos += len(chunk)
         return chunk
 
@@ -245,6 +258,7 @@ class _WSStream:
 # --------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------
+
 
 class Client:
     """A Socket.IO 0.6 client over one transport.
@@ -263,10 +277,17 @@ class Client:
     session_id: Optional[str]
     connected: bool
 
-    def __init__(self, url: str, transport: str = "websocket", resource: str = "socket.io",
-                 origin: Optional[str] = None, headers: Optional[dict] = None,
-                 timeout: float = 10.0, auto_heartbeat: bool = True,
-                 max_message_size: int = 16 * 1024 * 1024):
+    def __init__(
+        self,
+        url: str,
+        transport: str = "websocket",
+        resource: str = "socket.io",
+        origin: Optional[str] = None,
+        headers: Optional[dict] = None,
+        timeout: float = 10.0,
+        auto_heartbeat: bool = True,
+        max_message_size: int = 16 * 1024 * 1024,
+    ):
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; expected one of {TRANSPORTS}")
         parts = urlsplit(url)
@@ -358,9 +379,14 @@ class Client:
         if self.transport == "jsonp-polling":
             path = f"{self.prefix}/{self.session_id}/{self._ts0}/{self.jsonp_index}"
         body = "data=" + quote(_utf8(payload), safe="~!*()'")
-        exchange = self._http("POST", path, body.encode("ascii"), deadline,
-                              {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-                              limit=_MAX_HEAD)
+        exchange = self._http(
+            "POST",
+            path,
+            body.encode("ascii"),
+            deadline,
+            {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            limit=_MAX_HEAD,
+        )
         try:
             status, _headers, answer = exchange.wait(deadline)
         finally:
@@ -424,8 +450,7 @@ class Client:
             if not was_closed:
                 deadline = time.monotonic() + min(self.timeout, _CLOSE_WAIT)
                 try:
-                    self._raw_write(sock, build_frame(OP_CLOSE, close_payload(1000), masked=True),
-                                    deadline)
+                    self._raw_write(sock, build_frame(OP_CLOSE, close_payload(1000), masked=True), deadline)
                     self._stream.deadline = deadline
                     while True:  # read until the server's close frame or EOF
                         self._reader.read_message()
@@ -514,6 +539,7 @@ class Client:
             pass
         if self.secure:
             import ssl
+
             try:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
             except OSError:
@@ -529,8 +555,7 @@ class Client:
             except socket.timeout:
                 raise TimeoutError("timed out sending") from None
 
-    def _request_bytes(self, method: str, path: str, extra: Dict[str, str],
-                       body: bytes = b"") -> bytes:
+    def _request_bytes(self, method: str, path: str, extra: Dict[str, str], body: bytes = b"") -> bytes:
         headers: Dict[str, str] = {"Host": self.host_header}
         if self.origin:
             headers["Origin"] = self.origin
@@ -549,8 +574,15 @@ class Client:
 
     # ------------------------------------------------------------ polling
 
-    def _http(self, method: str, path: str, body: bytes, deadline: float,
-              extra: Optional[Dict[str, str]] = None, limit: Optional[int] = None) -> _Exchange:
+    def _http(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        deadline: float,
+        extra: Optional[Dict[str, str]] = None,
+        limit: Optional[int] = None,
+    ) -> _Exchange:
         headers = {"Accept": "*/*", "Connection": "close"}
         if method == "POST":
             headers["Content-Length"] = str(len(body))
@@ -618,7 +650,7 @@ class Client:
                 raise ConnectionClosedError(stripped, status=status)
             raise ProtocolError(f"not a JSONP answer for index {self.jsonp_index}: {stripped[:80]!r}")
         try:
-            payload = json.loads(stripped[len(head):-2])
+            payload = json.loads(stripped[len(head) : -2])
         except ValueError as exc:
             raise ProtocolError(f"bad JSONP string literal: {exc}") from None
         if not isinstance(payload, str):
@@ -629,12 +661,16 @@ class Client:
 
     def _ws_open(self, deadline: float) -> None:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
-        request = self._request_bytes("GET", self.prefix, {
-            "Upgrade": "websocket",
-            "Connection": "Upgrade",
-            "Sec-WebSocket-Key": key,
-            "Sec-WebSocket-Version": "13",
-        })
+        request = self._request_bytes(
+            "GET",
+            self.prefix,
+            {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": key,
+                "Sec-WebSocket-Version": "13",
+            },
+        )
         sock = self._open_socket(deadline)
         self._sock = sock
         try:
@@ -645,12 +681,11 @@ class Client:
                 if head is not None and not (100 <= head[0] < 200 and head[0] != 101):
                     break
                 if head is not None:  # interim 1xx: drop it
-                    del exchange.buf[:head[3]]
+                    del exchange.buf[: head[3]]
                     continue
                 if exchange.eof:
                     if not exchange.buf:
-                        raise ConnectionClosedError(
-                            "the server closed the connection without a response")
+                        raise ConnectionClosedError("the server closed the connection without a response")
                     raise _truncated()
                 sock.settimeout(_remaining(deadline))
                 try:
@@ -670,8 +705,9 @@ class Client:
                 except (ConnectionClosedError, ProtocolError, TimeoutError):
                     body = bytes(exchange.buf[start:])
                 raise ConnectionClosedError(body.decode("utf-8", "replace"), status=status)
-            expected = base64.b64encode(
-                hashlib.sha1((key + _WS_GUID).encode("ascii")).digest()).decode("ascii")
+            expected = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode("ascii")).digest()).decode(
+                "ascii"
+            )
             if headers.get("sec-websocket-accept") != expected:
                 raise ProtocolError("wrong or missing Sec-WebSocket-Accept in the 101 answer")
             if "websocket" not in headers.get("upgrade", "").lower():
@@ -684,8 +720,9 @@ class Client:
                 pass
             raise
         self._stream = _WSStream(sock, bytes(exchange.buf[start:]))
-        self._reader = MessageReader(self._stream.read, self.max_message_size,
-                                     expect_masked=False, on_control=self._on_control)
+        self._reader = MessageReader(
+            self._stream.read, self.max_message_size, expect_masked=False, on_control=self._on_control
+        )
 
     def _on_control(self, opcode: int, payload: bytes) -> None:
         # After a rollback the same bytes are parsed again: answer each ping once.
@@ -694,8 +731,9 @@ class Client:
         self._control_mark = self._stream.pos
         if opcode == OP_PING and self._sock is not None:
             try:
-                self._raw_write(self._sock, build_frame(OP_PONG, payload, masked=True),
-                                time.monotonic() + self.timeout)
+                self._raw_write(
+                    self._sock, build_frame(OP_PONG, payload, masked=True), time.monotonic() + self.timeout
+                )
             except (OSError, TimeoutError):
                 pass  # the read side will notice a dead connection
 
@@ -728,8 +766,7 @@ class Client:
             self._set_closed(ConnectionClosedError(f"protocol error: {exc}", code=exc.close_code))
             raise
         except OSError as exc:
-            raise self._set_closed(
-                ConnectionClosedError(f"connection error: {exc}", code=1006)) from exc
+            raise self._set_closed(ConnectionClosedError(f"connection error: {exc}", code=1006)) from exc
         self._control_mark = max(0, self._control_mark - stream.commit())
         if opcode == OP_BINARY:
             raise ProtocolError("binary frames are not part of Socket.IO 0.6")
@@ -743,7 +780,10 @@ class Client:
         if self._sock is None:
             return
         try:
-            self._raw_write(self._sock, build_frame(OP_CLOSE, close_payload(code), masked=True),
-                            time.monotonic() + min(self.timeout, _CLOSE_WAIT))
+            self._raw_write(
+                self._sock,
+                build_frame(OP_CLOSE, close_payload(code), masked=True),
+                time.monotonic() + min(self.timeout, _CLOSE_WAIT),
+            )
         except (OSError, TimeoutError):
             pass

@@ -4,6 +4,7 @@ Pure.  Old pages send ``__subscribe__`` / ``__unsubscribe__`` / ``__array__``
 as a marker message followed, in the same batch, by its argument; our client
 sends exactly the same.  Heartbeats pass through so the session can see echoes.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Tuple

@@ -1,4 +1,5 @@
 """Every option of the middleware, its default, and its validation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,30 +72,45 @@ class Options:
         if unknown:
             raise ConfigurationError(f"unknown transports {unknown}; choose from {list(ALL_TRANSPORTS)}")
         self.transports = tuple(self.transports)
-        for name in ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "polling_duration",
-                     "write_timeout"):
+        for name in (
+            "heartbeat_interval",
+            "heartbeat_timeout",
+            "close_timeout",
+            "polling_duration",
+            "write_timeout",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-        for name in ("max_message_size", "max_payload_size", "max_queue_messages",
-                     "max_queue_bytes", "max_sessions", "max_channels_per_session",
-                     "max_messages_per_payload"):
+        for name in (
+            "max_message_size",
+            "max_payload_size",
+            "max_queue_messages",
+            "max_queue_bytes",
+            "max_sessions",
+            "max_channels_per_session",
+            "max_messages_per_payload",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
         port = self.flash_policy_port
-        if port is not None and (not isinstance(port, int) or isinstance(port, bool)
-                                 or not 0 <= port <= 65535):
+        if port is not None and (
+            not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535
+        ):
             raise ConfigurationError(f"flash_policy_port must be a port number or None, got {port!r}")
         if (port is not None or self.flash_policy_inline) and "flashsocket" not in self.transports:
             raise ConfigurationError("the flash policy options need the flashsocket transport")
         rate = self.max_handshakes_per_minute
         if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
-            raise ConfigurationError(f"max_handshakes_per_minute must be a positive integer or None, got {rate!r}")
+            raise ConfigurationError(
+                f"max_handshakes_per_minute must be a positive integer or None, got {rate!r}"
+            )
         if isinstance(self.status_addresses, str):
             self.status_addresses = (self.status_addresses,)
         try:
             import ipaddress
+
             for address in self.status_addresses:
                 ipaddress.ip_network(address, strict=False)
         except ValueError as exc:

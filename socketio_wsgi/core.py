@@ -20,6 +20,7 @@ answers:
 States move only along :data:`TRANSITIONS`; anything else raises
 :class:`~socketio_wsgi.errors.UsageError`.
 """
+
 from __future__ import annotations
 
 import enum
@@ -31,8 +32,18 @@ from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
 from .protocol import Heartbeat, decode_frames, encode_heartbeat, parse_message
 
 __all__ = [
-    "State", "Reason", "Limits", "SessionCore", "TRANSITIONS",
-    "Message", "Subscribe", "Unsubscribe", "Disconnect", "Unsubscribed", "Finish", "Event",
+    "State",
+    "Reason",
+    "Limits",
+    "SessionCore",
+    "TRANSITIONS",
+    "Message",
+    "Subscribe",
+    "Unsubscribe",
+    "Disconnect",
+    "Unsubscribed",
+    "Finish",
+    "Event",
 ]
 
 
@@ -40,9 +51,9 @@ class State(enum.Enum):
     """Where a session is in its life."""
 
     CONNECTING = "connecting"  #: created; ``on_connect`` has not finished
-    OPEN = "open"              #: delivering both ways
-    CLOSING = "closing"        #: the end is decided; closing events still to fire
-    CLOSED = "closed"          #: over; nothing refers to it any more
+    OPEN = "open"  #: delivering both ways
+    CLOSING = "closing"  #: the end is decided; closing events still to fire
+    CLOSED = "closed"  #: over; nothing refers to it any more
 
 
 #: The only state changes there are.  CONNECTING -> CLOSED is a refusal
@@ -71,8 +82,17 @@ class Reason:
     LIMIT_EXCEEDED = "limit exceeded"
     PROTOCOL_ERROR = "protocol error"
 
-    ALL = (CLIENT_CLOSED, HEARTBEAT_TIMEOUT, CLOSE_TIMEOUT, WRITE_TIMEOUT, SERVER_SHUTDOWN,
-           SERVER_CLOSED, HANDLER_ERROR, LIMIT_EXCEEDED, PROTOCOL_ERROR)
+    ALL = (
+        CLIENT_CLOSED,
+        HEARTBEAT_TIMEOUT,
+        CLOSE_TIMEOUT,
+        WRITE_TIMEOUT,
+        SERVER_SHUTDOWN,
+        SERVER_CLOSED,
+        HANDLER_ERROR,
+        LIMIT_EXCEEDED,
+        PROTOCOL_ERROR,
+    )
 
     #: Reasons after which nothing more is written: whatever is queued or being
     #: written is dropped and the connection is shut at once.
@@ -82,15 +102,31 @@ class Reason:
 class Limits:
     """The numbers a session core enforces; one object shared by every session."""
 
-    __slots__ = ("heartbeat_interval", "heartbeat_timeout", "close_timeout", "write_timeout",
-                 "max_message_size", "max_messages_per_payload", "max_queue_messages",
-                 "max_queue_bytes", "max_channels")
+    __slots__ = (
+        "heartbeat_interval",
+        "heartbeat_timeout",
+        "close_timeout",
+        "write_timeout",
+        "max_message_size",
+        "max_messages_per_payload",
+        "max_queue_messages",
+        "max_queue_bytes",
+        "max_channels",
+    )
 
-    def __init__(self, *, heartbeat_interval: float = 10.0, heartbeat_timeout: float = 8.0,
-                 close_timeout: float = 8.0, write_timeout: float = 10.0,
-                 max_message_size: int = 1 << 20, max_messages_per_payload: int = 10_000,
-                 max_queue_messages: int = 10_000, max_queue_bytes: int = 16 << 20,
-                 max_channels: int = 100):
+    def __init__(
+        self,
+        *,
+        heartbeat_interval: float = 10.0,
+        heartbeat_timeout: float = 8.0,
+        close_timeout: float = 8.0,
+        write_timeout: float = 10.0,
+        max_message_size: int = 1 << 20,
+        max_messages_per_payload: int = 10_000,
+        max_queue_messages: int = 10_000,
+        max_queue_bytes: int = 16 << 20,
+        max_channels: int = 100,
+    ):
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.close_timeout = close_timeout
@@ -104,24 +140,29 @@ class Limits:
     @classmethod
     def from_options(cls, options: Any) -> "Limits":
         """The limits of a :class:`~socketio_wsgi.config.Options`."""
-        return cls(heartbeat_interval=options.heartbeat_interval,
-                   heartbeat_timeout=options.heartbeat_timeout,
-                   close_timeout=options.close_timeout, write_timeout=options.write_timeout,
-                   max_message_size=options.max_message_size,
-                   max_messages_per_payload=options.max_messages_per_payload,
-                   max_queue_messages=options.max_queue_messages,
-                   max_queue_bytes=options.max_queue_bytes,
-                   max_channels=options.max_channels_per_session)
+        return cls(
+            heartbeat_interval=options.heartbeat_interval,
+            heartbeat_timeout=options.heartbeat_timeout,
+            close_timeout=options.close_timeout,
+            write_timeout=options.write_timeout,
+            max_message_size=options.max_message_size,
+            max_messages_per_payload=options.max_messages_per_payload,
+            max_queue_messages=options.max_queue_messages,
+            max_queue_bytes=options.max_queue_bytes,
+            max_channels=options.max_channels_per_session,
+        )
 
 
 # -- events --------------------------------------------------------------------
+
 
 class _Event:
     __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
 
     def __hash__(self) -> int:
         return hash((type(self),) + tuple(getattr(self, name) for name in self.__slots__))
@@ -197,14 +238,28 @@ class SessionCore:
     """
 
     __slots__ = (
-        "session_id", "limits", "heartbeats", "polling", "state", "close_reason",
-        "_inbox", "_queue", "queued_bytes", "_channels", "_channel_key",
-        "_attached", "_gap_deadline", "_writes", "_write_seq",
-        "hb_sent", "hb_acked", "hb_sent_at", "hb_next",
+        "session_id",
+        "limits",
+        "heartbeats",
+        "polling",
+        "state",
+        "close_reason",
+        "_inbox",
+        "_queue",
+        "queued_bytes",
+        "_channels",
+        "_channel_key",
+        "_attached",
+        "_gap_deadline",
+        "_writes",
+        "_write_seq",
+        "hb_sent",
+        "hb_acked",
+        "hb_sent_at",
+        "hb_next",
     )
 
-    def __init__(self, session_id: str, limits: Limits, *, heartbeats: bool = False,
-                 polling: bool = False):
+    def __init__(self, session_id: str, limits: Limits, *, heartbeats: bool = False, polling: bool = False):
         self.session_id = session_id
         self.limits = limits
         self.heartbeats = heartbeats
@@ -231,8 +286,10 @@ class SessionCore:
     # -- states ----------------------------------------------------------------
     def _move(self, new: State) -> None:
         if new not in TRANSITIONS[self.state]:
-            raise UsageError(f"session {self.session_id}: {self.state.value} -> {new.value} "
-                             "is not a state change a session can make")
+            raise UsageError(
+                f"session {self.session_id}: {self.state.value} -> {new.value} "
+                "is not a state change a session can make"
+            )
         self.state = new
 
     def open(self, now: float) -> None:
@@ -321,14 +378,12 @@ class SessionCore:
                     if size > limit:
                         raise MessageTooLarge(size, limit)
                 value = parse_message(data)
-                if plain and isinstance(value, str) and (type(value) is Heartbeat
-                                                         or value in MARKERS):
+                if plain and isinstance(value, str) and (type(value) is Heartbeat or value in MARKERS):
                     plain = False
                 values.append(value)
             plan = None if plain else plan_batch(values)
         except ProtocolError as exc:
-            self.close(Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded)
-                       else Reason.PROTOCOL_ERROR)
+            self.close(Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded) else Reason.PROTOCOL_ERROR)
             raise
         inbox = self._inbox
         if plan is None:
@@ -342,8 +397,9 @@ class SessionCore:
         if len(inbox) > limits.max_messages_per_payload:
             # Payloads that raced in faster than they were delivered.
             self.close(Reason.LIMIT_EXCEEDED)
-            raise LimitExceeded(f"more than {limits.max_messages_per_payload} messages "
-                                "are waiting for delivery")
+            raise LimitExceeded(
+                f"more than {limits.max_messages_per_payload} messages are waiting for delivery"
+            )
 
     def events_received(self, limit: Optional[int] = None) -> List[Event]:
         """Take up to ``limit`` (all by default) pending events, oldest first;

@@ -30,6 +30,7 @@ Limits (each a keyword argument of the decoders):
     packets in one polling payload; default :data:`DEFAULT_MAX_PACKETS`
     (10,000, as the 0.6 side's ``max_messages_per_payload``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,12 +44,23 @@ from typing import List, Sequence, Union
 from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
 
 __all__ = [
-    "PROTOCOL", "SEPARATOR", "DEFAULT_MAX_PAYLOAD", "DEFAULT_MAX_PACKETS",
-    "DEFAULT_PING_INTERVAL", "DEFAULT_PING_TIMEOUT",
-    "PacketType", "Packet", "Handshake",
-    "encode_packet", "encode_polling_packet", "encode_payload",
-    "encode_message_frames", "encode_message_payload",
-    "decode_packet", "decode_payload", "message",
+    "PROTOCOL",
+    "SEPARATOR",
+    "DEFAULT_MAX_PAYLOAD",
+    "DEFAULT_MAX_PACKETS",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
+    "PacketType",
+    "Packet",
+    "Handshake",
+    "encode_packet",
+    "encode_polling_packet",
+    "encode_payload",
+    "encode_message_frames",
+    "encode_message_payload",
+    "decode_packet",
+    "decode_payload",
+    "message",
 ]
 
 #: The ``EIO`` query value this module speaks.
@@ -200,8 +212,9 @@ def _decode_text(text: str) -> Packet:
     return Packet(kind, text[1:])
 
 
-def decode_packet(frame: Union[str, bytes, bytearray, memoryview], *,
-                  max_payload: int = DEFAULT_MAX_PAYLOAD) -> Packet:
+def decode_packet(
+    frame: Union[str, bytes, bytearray, memoryview], *, max_payload: int = DEFAULT_MAX_PAYLOAD
+) -> Packet:
     """Decode one websocket frame: ``str`` (text frame) or bytes (binary message).
 
     A text frame ``b<base64>`` is a binary message too (what a client with
@@ -235,8 +248,9 @@ def _decode_record(record: str) -> Packet:
     return _decode_text(record)
 
 
-def decode_payload(body: Union[str, bytes], *, max_payload: int = DEFAULT_MAX_PAYLOAD,
-                   max_packets: int = DEFAULT_MAX_PACKETS) -> List[Packet]:
+def decode_payload(
+    body: Union[str, bytes], *, max_payload: int = DEFAULT_MAX_PAYLOAD, max_packets: int = DEFAULT_MAX_PACKETS
+) -> List[Packet]:
     """Decode the body of one polling POST into its packets, in order.
 
     ``body`` is the text, or the raw bytes (decoded here as strict UTF-8).
@@ -283,16 +297,23 @@ class Handshake:
     ping_timeout: int
     max_payload: int
 
-    def __init__(self, sid: str, upgrades: Sequence[str] = ("websocket",),
-                 ping_interval: int = DEFAULT_PING_INTERVAL,
-                 ping_timeout: int = DEFAULT_PING_TIMEOUT,
-                 max_payload: int = DEFAULT_MAX_PAYLOAD):
+    def __init__(
+        self,
+        sid: str,
+        upgrades: Sequence[str] = ("websocket",),
+        ping_interval: int = DEFAULT_PING_INTERVAL,
+        ping_timeout: int = DEFAULT_PING_TIMEOUT,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ):
         if not isinstance(sid, str) or not sid:
             raise UsageError("the session id must be a non-empty str")
         if isinstance(upgrades, str) or not all(isinstance(u, str) for u in upgrades):
             raise UsageError("upgrades must be a sequence of transport names")
-        for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout),
-                            ("max_payload", max_payload)):
+        for name, value in (
+            ("ping_interval", ping_interval),
+            ("ping_timeout", ping_timeout),
+            ("max_payload", max_payload),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise UsageError(f"{name} must be a positive int, got {value!r}")
         object.__setattr__(self, "sid", sid)
@@ -303,9 +324,16 @@ class Handshake:
 
     def to_json(self) -> str:
         """The JSON text of the open packet's data."""
-        return json.dumps({"sid": self.sid, "upgrades": list(self.upgrades),
-                           "pingInterval": self.ping_interval, "pingTimeout": self.ping_timeout,
-                           "maxPayload": self.max_payload}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "sid": self.sid,
+                "upgrades": list(self.upgrades),
+                "pingInterval": self.ping_interval,
+                "pingTimeout": self.ping_timeout,
+                "maxPayload": self.max_payload,
+            },
+            separators=(",", ":"),
+        )
 
     def packet(self) -> Packet:
         """The ``open`` packet announcing this handshake."""
@@ -318,7 +346,8 @@ class Handshake:
             raise ProtocolError("not an Engine.IO open packet")
         try:
             data = json.loads(packet.data)
-            return cls(data["sid"], data["upgrades"], data["pingInterval"],
-                       data["pingTimeout"], data["maxPayload"])
+            return cls(
+                data["sid"], data["upgrades"], data["pingInterval"], data["pingTimeout"], data["maxPayload"]
+            )
         except (ValueError, KeyError, TypeError, UsageError) as exc:
             raise ProtocolError(f"invalid Engine.IO handshake: {exc}") from None

@@ -11,6 +11,7 @@ Transports call :meth:`Engine.receive` with client payloads; the engine runs
 the events the session core returns, one session's handlers one at a time
 and in arrival order, yielding to other sessions between bounded slices.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,10 +22,19 @@ import gevent
 
 from .backends import resolve_backend
 from .config import POLLING_TRANSPORTS, STREAMING_TRANSPORTS, Options
-from .core import (CLOSING, OPEN, Disconnect, Limits, Message, Reason, SessionCore, State,
-                   Subscribe, Unsubscribed)
-from .errors import (ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable,
-                     TooManyHandshakes)
+from .core import (
+    CLOSING,
+    OPEN,
+    Disconnect,
+    Limits,
+    Message,
+    Reason,
+    SessionCore,
+    State,
+    Subscribe,
+    Unsubscribed,
+)
+from .errors import ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable, TooManyHandshakes
 from .events import HandlerRegistry, current_registry
 from .ratelimit import HandshakeLimiter
 from .request import WSGIRequest
@@ -67,7 +77,7 @@ class Engine:
 
     def __init__(self, options: Options, handlers: Optional[HandlerRegistry] = None):
         self.options = options
-        self.handlers: HandlerRegistry = (handlers or options.handlers or current_registry())
+        self.handlers: HandlerRegistry = handlers or options.handlers or current_registry()
         self.limits = Limits.from_options(options)
         self.backend = resolve_backend(options.backend)
         self.sessions: Dict[str, Session] = {}
@@ -95,17 +105,21 @@ class Engine:
             raise ServiceUnavailable("the server is shutting down")
         limiter = self.handshake_limiter
         if limiter is not None and not limiter.allow(environ.get("REMOTE_ADDR", "")):
-            raise TooManyHandshakes(f"more than {self.options.max_handshakes_per_minute} "
-                                    "new sessions a minute from this address")
+            raise TooManyHandshakes(
+                f"more than {self.options.max_handshakes_per_minute} new sessions a minute from this address"
+            )
         if len(self.sessions) >= self.options.max_sessions:
             raise ServiceUnavailable(f"{len(self.sessions)} sessions are open (max_sessions)")
         self.bridge.bind_current()
         session_id = new_session_id()
         while session_id in self.sessions:  # pragma: no cover - 66 random bits
             session_id = new_session_id()
-        core = SessionCore(session_id, self.limits,
-                           heartbeats=transport in STREAMING_TRANSPORTS,
-                           polling=transport in POLLING_TRANSPORTS)
+        core = SessionCore(
+            session_id,
+            self.limits,
+            heartbeats=transport in STREAMING_TRANSPORTS,
+            polling=transport in POLLING_TRANSPORTS,
+        )
         session = Session(self, transport, core, environ.get("HTTP_ORIGIN"))
         session.socket = Socket(session)
         session.request = self.request_adapter(environ)
@@ -149,12 +163,26 @@ class Engine:
     def _fire(self, event: str, session: Session, *arg: Any, reason: Optional[str] = None) -> None:
         hook = self.around_handlers
         if hook is None:
-            self.handlers.fire(event, session.core.channel_key, session.request, session.socket,
-                               session.context, *arg, reason=reason)
+            self.handlers.fire(
+                event,
+                session.core.channel_key,
+                session.request,
+                session.socket,
+                session.context,
+                *arg,
+                reason=reason,
+            )
             return
         with hook(session.request):
-            self.handlers.fire(event, session.core.channel_key, session.request, session.socket,
-                               session.context, *arg, reason=reason)
+            self.handlers.fire(
+                event,
+                session.core.channel_key,
+                session.request,
+                session.socket,
+                session.context,
+                *arg,
+                reason=reason,
+            )
 
     # -- inbound --------------------------------------------------------------------
     def receive(self, session: Session, payload: str) -> None:
@@ -205,8 +233,14 @@ class Engine:
             if type(event) is Message:
                 kind, arg = "message", event.value
                 if self.around_handlers is None:  # the hot path: one call, no hook
-                    self.handlers.fire("on_message", session.core.channel_key, session.request,
-                                       session.socket, session.context, arg)
+                    self.handlers.fire(
+                        "on_message",
+                        session.core.channel_key,
+                        session.request,
+                        session.socket,
+                        session.context,
+                        arg,
+                    )
                 else:
                     self._fire("on_message", session, arg)
             elif type(event) is Subscribe:
@@ -220,8 +254,9 @@ class Engine:
         except ProtocolError as exc:  # a limit the client broke (too many channels)
             self.stats.protocol_errors += 1
             log.warning("session %s: %s; closing it", session.session_id, str(exc))
-            session.core.close(Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded)
-                               else Reason.PROTOCOL_ERROR)
+            session.core.close(
+                Reason.LIMIT_EXCEEDED if isinstance(exc, LimitExceeded) else Reason.PROTOCOL_ERROR
+            )
             return exc
         except Exception as exc:
             self._handler_failed(session, exc)
@@ -300,20 +335,17 @@ class Engine:
                 self._forget(session, core.finish())
                 session.ended()
 
-    def _fire_closing(self, session: Session, event: str, *arg: Any,
-                      reason: Optional[str] = None) -> None:
+    def _fire_closing(self, session: Session, event: str, *arg: Any, reason: Optional[str] = None) -> None:
         try:
             self._fire(event, session, *arg, reason=reason)
         except Exception as exc:
             self.stats.handler_errors += 1
-            handler_log.error("%s handler failed in session %s", event, session.session_id,
-                              exc_info=exc)
+            handler_log.error("%s handler failed in session %s", event, session.session_id, exc_info=exc)
             if event == "on_disconnect":
                 try:
                     self._fire("on_error", session, exc)
                 except Exception:
-                    handler_log.exception("on_error handler failed in session %s",
-                                          session.session_id)
+                    handler_log.exception("on_error handler failed in session %s", session.session_id)
 
     def _forget(self, session: Session, channels: Any) -> None:
         # The session goes first: once its last channel is seen empty, sends

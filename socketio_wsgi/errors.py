@@ -10,14 +10,24 @@ Each peer error carries the answer it gets, so transports map errors to
 HTTP statuses and websocket close codes in one place: ``http_status`` and
 ``close_code`` below.
 """
+
 from __future__ import annotations
 
 from typing import Optional
 
 __all__ = [
-    "SocketIOError", "ProtocolError", "LimitExceeded", "MessageTooLarge",
-    "ConnectionClosed", "NoSocket", "ConnectionRefused", "UsageError", "EventError",
-    "ConfigurationError", "ServiceUnavailable", "TooManyHandshakes",
+    "SocketIOError",
+    "ProtocolError",
+    "LimitExceeded",
+    "MessageTooLarge",
+    "ConnectionClosed",
+    "NoSocket",
+    "ConnectionRefused",
+    "UsageError",
+    "EventError",
+    "ConfigurationError",
+    "ServiceUnavailable",
+    "TooManyHandshakes",
 ]
 
 
@@ -26,6 +36,7 @@ class SocketIOError(Exception):
 
 
 # -- the peer's errors -------------------------------------------------------
+
 
 class ProtocolError(SocketIOError, ValueError):
     """The peer sent something that is not valid Socket.IO (or websocket) input.
@@ -59,6 +70,7 @@ class MessageTooLarge(LimitExceeded):
 
 # -- outcomes ------------------------------------------------------------------
 
+
 class ConnectionClosed(SocketIOError):
     """The connection is closed: by the peer, by a refusal, or by an error.
 
@@ -67,8 +79,7 @@ class ConnectionClosed(SocketIOError):
     ``status``: the HTTP status of a refusal (``None`` otherwise).
     """
 
-    def __init__(self, reason: str = "", code: Optional[int] = None,
-                 status: Optional[int] = None):
+    def __init__(self, reason: str = "", code: Optional[int] = None, status: Optional[int] = None):
         parts = []
         if status is not None:
             parts.append(f"HTTP {status}")
@@ -117,6 +128,7 @@ class TooManyHandshakes(ServiceUnavailable):
 
 
 # -- local misuse ----------------------------------------------------------------
+
 
 class UsageError(SocketIOError, RuntimeError):
     """The application used the library wrongly (an illegal state change,

@@ -10,6 +10,7 @@ Dispatch rules (see README "Channels"): a handler registered without
 ``re.match(pattern, channel)`` holds for any channel the socket holds, or, for
 ``on_subscribe``/``on_unsubscribe``, for the channel being (un)subscribed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,14 +22,31 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Pat
 from .errors import EventError
 
 __all__ = [
-    "Event", "EventError", "HandlerRegistry", "current_registry", "use_registry",
-    "on_connect", "on_message", "on_subscribe", "on_unsubscribe", "on_error",
-    "on_disconnect", "on_finish", "EVENT_NAMES",
+    "Event",
+    "EventError",
+    "HandlerRegistry",
+    "current_registry",
+    "use_registry",
+    "on_connect",
+    "on_message",
+    "on_subscribe",
+    "on_unsubscribe",
+    "on_error",
+    "on_disconnect",
+    "on_finish",
+    "EVENT_NAMES",
 ]
 
 Handler = Callable[..., Any]
-EVENT_NAMES = ("on_connect", "on_message", "on_subscribe", "on_unsubscribe",
-               "on_error", "on_disconnect", "on_finish")
+EVENT_NAMES = (
+    "on_connect",
+    "on_message",
+    "on_subscribe",
+    "on_unsubscribe",
+    "on_error",
+    "on_disconnect",
+    "on_finish",
+)
 _ARG_CHANNEL_EVENTS = ("on_subscribe", "on_unsubscribe")
 _CACHE_LIMIT = 4096
 
@@ -84,24 +102,32 @@ class HandlerRegistry:
 
     def bindings(self, event: str) -> List[Tuple[Handler, Optional[str]]]:
         """``(handler, channel pattern or None)`` in registration order."""
-        return [(b.handler, b.pattern.pattern if b.pattern is not None else None)
-                for b in self._bindings[event]]
+        return [
+            (b.handler, b.pattern.pattern if b.pattern is not None else None) for b in self._bindings[event]
+        ]
 
     def bindings_for(self, event: str, channels: FrozenSet[str]) -> Tuple[_Binding, ...]:
         """Bindings of ``event`` that fire for a socket holding ``channels``."""
         key = (event, channels)
         found = self._cache.get(key)
         if found is None:
-            found = tuple(b for b in self._bindings[event]
-                          if b.pattern is None or b.matches_any(channels))
+            found = tuple(b for b in self._bindings[event] if b.pattern is None or b.matches_any(channels))
             cache = self._cache
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
             cache[key] = found
         return found
 
-    def fire(self, event: str, channels: FrozenSet[str], request: Any, socket: Any,
-             context: dict, *arg: Any, reason: Optional[str] = None) -> None:
+    def fire(
+        self,
+        event: str,
+        channels: FrozenSet[str],
+        request: Any,
+        socket: Any,
+        context: dict,
+        *arg: Any,
+        reason: Optional[str] = None,
+    ) -> None:
         """Call each matching handler in registration order; the first error propagates."""
         if event in _ARG_CHANNEL_EVENTS:
             channels = frozenset(arg[:1])
@@ -154,8 +180,10 @@ class Event:
         if channel is not None and not isinstance(channel, str):
             raise EventError(f"{self.name}: channel must be a regular expression string")
         if handler is None:
+
             def decorator(func: Handler) -> Handler:
                 return self(func, channel=channel)
+
             return decorator
         if not callable(handler):
             raise EventError(f"{self.name}: handler must be callable, got {handler!r}")

@@ -14,6 +14,7 @@ the target port itself ("inline").
 The policy lists only the allowed origins (:mod:`socketio_wsgi.origins`
 entries), answers only after reading the request, and ends with a NUL byte.
 """
+
 from __future__ import annotations
 
 import errno
@@ -58,8 +59,11 @@ def policy_domains(origins: Origins) -> Tuple[str, ...]:
         if host == "*":
             if scheme is None and port is None:
                 return ("*",)
-            log.warning("flash policy leaves out origin entry %r: Flash cannot limit "
-                        "any-host entries to a port or scheme", entry)
+            log.warning(
+                "flash policy leaves out origin entry %r: Flash cannot limit "
+                "any-host entries to a port or scheme",
+                entry,
+            )
             continue
         if not _DOMAIN.match(host):
             raise ValueError(f"origin entry {entry!r} has no host usable in a Flash policy")
@@ -78,8 +82,10 @@ def policy_xml(origins: Origins, to_ports: str = "*") -> bytes:
         '<!DOCTYPE cross-domain-policy SYSTEM "/xml/dtds/cross-domain-policy.dtd">',
         "<cross-domain-policy>",
     ]
-    lines += [f"<allow-access-from domain={quoteattr(d)} to-ports={quoteattr(to_ports)}/>"
-              for d in policy_domains(origins)]
+    lines += [
+        f"<allow-access-from domain={quoteattr(d)} to-ports={quoteattr(to_ports)}/>"
+        for d in policy_domains(origins)
+    ]
     lines.append("</cross-domain-policy>")
     return ("\n".join(lines) + "\n").encode("ascii") + b"\x00"
 
@@ -106,16 +112,23 @@ class FlashPolicyServer:
     seconds is disconnected without an answer.
     """
 
-    def __init__(self, origins: Origins, port: int = 843, host: str = "0.0.0.0",
-                 to_ports: str = "*", read_timeout: float = 5.0):
+    def __init__(
+        self,
+        origins: Origins,
+        port: int = 843,
+        host: str = "0.0.0.0",
+        to_ports: str = "*",
+        read_timeout: float = 5.0,
+    ):
         self.policy = policy_xml(origins, to_ports)
         self.host = host
         self.port = port
         self.read_timeout = read_timeout
         self._server: Optional[StreamServer] = None
         if not policy_domains(origins):
-            log.warning("flash policy allows no site: set the origins option to the sites "
-                        "whose pages use flashsocket")
+            log.warning(
+                "flash policy allows no site: set the origins option to the sites whose pages use flashsocket"
+            )
 
     @property
     def address(self) -> Optional[Tuple[str, int]]:
@@ -129,9 +142,12 @@ class FlashPolicyServer:
             server.start()
         except OSError as exc:
             if exc.errno == errno.EACCES and 0 < self.port < 1024:
-                log.warning("flash policy server not started: port %d is privileged and needs "
-                            "root (or CAP_NET_BIND_SERVICE); run it on another port or serve "
-                            "the policy inline on the HTTP port", self.port)
+                log.warning(
+                    "flash policy server not started: port %d is privileged and needs "
+                    "root (or CAP_NET_BIND_SERVICE); run it on another port or serve "
+                    "the policy inline on the HTTP port",
+                    self.port,
+                )
             else:
                 log.error("flash policy server not started on %s:%d: %s", self.host, self.port, exc)
             return False

@@ -1,4 +1,5 @@
 """Small WSGI response helpers shared by the middleware and the transports."""
+
 from __future__ import annotations
 
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
@@ -13,16 +14,28 @@ Headers = List[Tuple[str, str]]
 StartResponse = Callable[..., object]
 
 STATUS = {
-    200: "200 OK", 204: "204 No Content", 304: "304 Not Modified",
-    400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found",
-    405: "405 Method Not Allowed", 413: "413 Payload Too Large",
-    426: "426 Upgrade Required", 429: "429 Too Many Requests", 503: "503 Service Unavailable",
+    200: "200 OK",
+    204: "204 No Content",
+    304: "304 Not Modified",
+    400: "400 Bad Request",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    413: "413 Payload Too Large",
+    426: "426 Upgrade Required",
+    429: "429 Too Many Requests",
+    503: "503 Service Unavailable",
 }
 _NO_CACHE: Sequence[Tuple[str, str]] = (("Cache-Control", "no-store"),)
 
 
-def respond(start_response: StartResponse, status: int, body: bytes, content_type: str,
-            headers: Optional[Iterable[Tuple[str, str]]] = None) -> List[bytes]:
+def respond(
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Optional[Iterable[Tuple[str, str]]] = None,
+) -> List[bytes]:
     """Start a complete response with Content-Length and return its body list."""
     out: Headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     out.extend(_NO_CACHE)
@@ -32,7 +45,8 @@ def respond(start_response: StartResponse, status: int, body: bytes, content_typ
     return [body]
 
 
-def text_response(start_response: StartResponse, status: int, text: str,
-                  headers: Optional[Iterable[Tuple[str, str]]] = None) -> List[bytes]:
+def text_response(
+    start_response: StartResponse, status: int, text: str, headers: Optional[Iterable[Tuple[str, str]]] = None
+) -> List[bytes]:
     """A one-line ``text/plain`` answer (errors say what was wrong)."""
     return respond(start_response, status, text.encode("utf-8"), "text/plain; charset=UTF-8", headers)

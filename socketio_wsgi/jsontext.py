@@ -7,6 +7,7 @@ input that breaks the rule raises :class:`~socketio_wsgi.errors.ProtocolError`
 (a malformed message); a value the application cannot send raises
 :class:`~socketio_wsgi.errors.UsageError`.  Pure, no I/O.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,9 @@ def _holds_surrogate(value: Any) -> bool:
 
 # Built once: json.loads() with keyword arguments builds a decoder per call.
 _plain_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
-_checking_decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
-                                    parse_int=_bounded_int).decode
+_checking_decode = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+).decode
 _plain_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
@@ -100,8 +102,9 @@ def dumps(value: Any, default: Optional[Callable[[Any], Any]] = None) -> str:
         if default is None:
             text = _plain_encode(value)
         else:
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False, default=default)
+            text = json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+            )
     except (TypeError, ValueError, RecursionError) as exc:
         raise UsageError(f"value is not JSON serialisable: {exc}") from None
     if has_lone_surrogate(text):

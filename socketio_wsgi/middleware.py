@@ -2,11 +2,13 @@
 
 Everything else goes to the wrapped WSGI application untouched.
 """
+
 from __future__ import annotations
 
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from . import api, static
 from .config import ALL_TRANSPORTS, Options
 from .engine import Engine
 from .errors import ServiceUnavailable
@@ -16,7 +18,6 @@ from .session import Session
 from .status import StatusEndpoint
 from .transports import build_transports
 from .transports.base import HttpTransport, Transport
-from . import api, static
 
 __all__ = ["SocketIOMiddleware"]
 
@@ -29,8 +30,14 @@ class _Route:
 
     __slots__ = ("transport", "session", "status", "reason", "static")
 
-    def __init__(self, transport: Optional[Transport] = None, session: Optional[Session] = None,
-                 status: int = 0, reason: str = "", static: Optional[str] = None):
+    def __init__(
+        self,
+        transport: Optional[Transport] = None,
+        session: Optional[Session] = None,
+        status: int = 0,
+        reason: str = "",
+        static: Optional[str] = None,
+    ):
         self.transport = transport
         self.session = session
         self.status = status
@@ -51,8 +58,9 @@ class SocketIOMiddleware:
         self.origin_policy = OriginPolicy(self.options.origins)
         self.transports: Dict[str, Transport] = build_transports(self.engine, self.options.transports)
         self.prefix = "/" + self.options.resource + "/"
-        self.status_endpoint = StatusEndpoint(self.engine, self.options.status_token,
-                                     self.options.status_addresses)
+        self.status_endpoint = StatusEndpoint(
+            self.engine, self.options.status_token, self.options.status_addresses
+        )
         api.register_engine(self.engine)
 
     # -- routing ----------------------------------------------------------
@@ -60,7 +68,7 @@ class SocketIOMiddleware:
         return environ.get("PATH_INFO", "").startswith(self.prefix)
 
     def route(self, environ: dict) -> _Route:
-        parts = environ.get("PATH_INFO", "")[len(self.prefix):].split("/")
+        parts = environ.get("PATH_INFO", "")[len(self.prefix) :].split("/")
         name = parts[0]
         if name in static.FILES and len(parts) == 1:
             return _Route(static=name)
@@ -71,12 +79,15 @@ class SocketIOMiddleware:
         transport = self.transports.get(name)
         if transport is None:
             return _Route(status=403, reason=f"transport {name} is disabled on this server")
-        if name not in ("websocket", "flashsocket") and \
-                "websocket" in environ.get("HTTP_UPGRADE", "").lower():
+        if (
+            name not in ("websocket", "flashsocket")
+            and "websocket" in environ.get("HTTP_UPGRADE", "").lower()
+        ):
             return _Route(status=400, reason=f"no websocket upgrade on the {name} transport")
         origin = environ.get("HTTP_ORIGIN")
-        if not self.origin_policy.allows(origin, environ.get("HTTP_HOST"),
-                                         environ.get("wsgi.url_scheme", "http")):
+        if not self.origin_policy.allows(
+            origin, environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")
+        ):
             return _Route(status=403, reason=f"origin {origin[:100]!r} is not allowed")
         session_id = parts[1] if len(parts) > 1 else ""
         if not session_id:
@@ -119,6 +130,7 @@ class SocketIOMiddleware:
             self._log_refusal(environ, route)
             if environ.get("wsgi.websocket") is not None:  # upgraded by gevent-websocket's handler
                 from .websocket import accept
+
                 conn = accept(environ, start_response)
                 if conn is not None:
                     conn.close(4000 + route.status, route.reason)
@@ -140,30 +152,41 @@ class SocketIOMiddleware:
         except ServiceUnavailable as exc:
             log.warning("refused a new session from %s: %s", environ.get("REMOTE_ADDR"), str(exc))
             return text_response(start_response, exc.http_status, f"no new sessions: {exc}", cors)
-        return text_response(start_response, 405, f"{method} is not allowed here",
-                             cors + [("Allow", "GET, POST, OPTIONS")])
+        return text_response(
+            start_response, 405, f"{method} is not allowed here", cors + [("Allow", "GET, POST, OPTIONS")]
+        )
 
     def _log_refusal(self, environ: dict, route: _Route) -> None:
-        log.warning("%s %s from %s: %d %s", environ.get("REQUEST_METHOD"),
-                    environ.get("PATH_INFO", "")[:200], environ.get("REMOTE_ADDR"),
-                    route.status, route.reason)
+        log.warning(
+            "%s %s from %s: %d %s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO", "")[:200],
+            environ.get("REMOTE_ADDR"),
+            route.status,
+            route.reason,
+        )
 
     def _cors(self, environ: dict) -> Headers:
         """CORS headers for an allowed origin, on every answer; none at all
         (whatever the answer) for an origin the policy refuses."""
         origin = environ.get("HTTP_ORIGIN")
         if origin is None or not self.origin_policy.allows(
-                origin, environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")):
+            origin, environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")
+        ):
             return []
-        return [("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Credentials", "true"),
-                ("Vary", "Origin")]
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Vary", "Origin"),
+        ]
 
     def _preflight(self, environ: dict, start_response: Callable, cors: Headers) -> List[bytes]:
         headers = cors + [
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-            ("Access-Control-Allow-Headers",
-             environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "Content-Type")[:500]),
+            (
+                "Access-Control-Allow-Headers",
+                environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "Content-Type")[:500],
+            ),
             ("Access-Control-Max-Age", "600"),
         ]
         return text_response(start_response, 200, "ok", headers)

@@ -13,6 +13,7 @@ With no list at all the only allowed origin is the request's own Host.
 A request without an ``Origin`` header does not come from a cross-origin
 browser context and is allowed.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple, Union
@@ -80,11 +81,11 @@ class OriginPolicy:
             origins = [origins]
         self.allow_all = origins is not None and any(o.strip() == "*" for o in origins)
         self.same_origin_only = origins is None
-        self.entries: List[_Entry] = [] if origins is None or self.allow_all else [
-            _parse_entry(o) for o in origins]
+        self.entries: List[_Entry] = (
+            [] if origins is None or self.allow_all else [_parse_entry(o) for o in origins]
+        )
 
-    def allows(self, origin: Optional[str], host: Optional[str] = None,
-               request_scheme: str = "http") -> bool:
+    def allows(self, origin: Optional[str], host: Optional[str] = None, request_scheme: str = "http") -> bool:
         if origin is None:
             return True
         if self.allow_all:

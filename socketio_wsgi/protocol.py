@@ -8,6 +8,7 @@ a value that cannot be sent raises :class:`UsageError` (the application's
 mistake, never the client's).  What the decoder accepts, the encoder can send:
 JSON without ``NaN``/``Infinity`` and text without lone surrogates.
 """
+
 from __future__ import annotations
 
 import math
@@ -159,9 +160,7 @@ def _decode_bmp(payload: str, limit: int) -> List[str]:
         length = int(digits)
         start = digits_end + 3
         if start + length > end:
-            raise ProtocolError(
-                f"frame announces {length} units but only {end - start} remain"
-            )
+            raise ProtocolError(f"frame announces {length} units but only {end - start} remain")
         if len(out) == limit:
             raise LimitExceeded(f"a payload may hold at most {limit} messages")
         out.append(payload[start : start + length])
@@ -194,9 +193,7 @@ def _decode_astral(payload: str, limit: int) -> List[str]:
         length = int(digits) * 2
         start = digits_end + 6
         if start + length > end:
-            raise ProtocolError(
-                f"frame announces {length // 2} units but only {(end - start) // 2} remain"
-            )
+            raise ProtocolError(f"frame announces {length // 2} units but only {(end - start) // 2} remain")
         data = raw[start : start + length].decode("utf-16-le", "surrogatepass")
         if _SURROGATE.search(data):
             raise ProtocolError("frame length splits a surrogate pair")

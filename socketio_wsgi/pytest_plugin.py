@@ -14,6 +14,7 @@ fixtures are simply there:
 Each test gets its own registry copy and its own channels, so nothing one
 test registers or subscribes reaches the next.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,14 @@ import pytest
 from .events import HandlerRegistry
 from .testing import FakeSocket, TestClient, TestServer, app_registry, isolated_handlers
 
-__all__ = ["socketio_app", "socketio_handlers", "socketio_server", "socketio_client",
-           "fake_socket", "django_socketio_client"]
+__all__ = [
+    "socketio_app",
+    "socketio_handlers",
+    "socketio_server",
+    "socketio_client",
+    "fake_socket",
+    "django_socketio_client",
+]
 
 
 @pytest.fixture
@@ -76,6 +83,7 @@ def _django_or_skip() -> Any:
     if not (settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
         pytest.skip("Django settings are not configured")
     from django.apps import apps
+
     if not apps.ready:
         django.setup()
     return settings
@@ -98,11 +106,16 @@ def django_socketio_client(socketio_server: TestServer) -> Callable[..., TestCli
     factory = RequestFactory()
     default_path = f"/{socketio_server.options.resource}/test"
 
-    def connect(user: Any = None, session: Optional[Mapping[str, Any]] = None,
-                path: str = default_path, **request_kwargs: Any) -> TestClient:
+    def connect(
+        user: Any = None,
+        session: Optional[Mapping[str, Any]] = None,
+        path: str = default_path,
+        **request_kwargs: Any,
+    ) -> TestClient:
         request = factory.get(path, **request_kwargs)
         if user is None and apps.is_installed("django.contrib.auth"):
             from django.contrib.auth.models import AnonymousUser
+
             user = AnonymousUser()
         if user is not None:
             request.user = user

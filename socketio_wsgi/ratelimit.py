@@ -1,4 +1,5 @@
 """Handshake rate limiting per client address: a token bucket each (pure)."""
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,9 @@ class HandshakeLimiter:
     first, so a flood of forged addresses cannot grow memory.
     """
 
-    def __init__(self, per_minute: int, max_addresses: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, per_minute: int, max_addresses: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ):
         self.capacity = float(per_minute)
         self.refill = per_minute / 60.0
         self.max_addresses = max_addresses

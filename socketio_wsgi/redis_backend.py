@@ -22,6 +22,7 @@ changes in order, renews the liveness key, removes dead processes' entries and
 re-registers everything after Redis comes back.  A process that serves no
 sockets (``set_backend(url)``) runs neither and may use plain threads.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,7 +86,9 @@ end
 # KEYS: the channel sets (none: every session).  ARGV: prefix, bus, message, exclude.
 # Counts the distinct recipients, then publishes if there are any; 0 when no
 # process is listening.
-_PUBLISH = _REAP + """
+_PUBLISH = (
+    _REAP
+    + """
 reap_dead()
 local exclude = ARGV[4]
 local n = 0
@@ -109,23 +112,30 @@ end
 if n > 0 and redis.call('PUBLISH', ARGV[2], ARGV[3]) == 0 then return 0 end
 return n
 """
+)
 
 # ARGV: prefix, session id, message.  1 if the owning process received it.
-_SEND = _REAP + """
+_SEND = (
+    _REAP
+    + """
 reap_dead()
 local owner = redis.call('HGET', p .. ':sessions', ARGV[2])
 if not owner then return 0 end
 if redis.call('PUBLISH', p .. ':to:' .. owner, ARGV[3]) > 0 then return 1 end
 return 0
 """
+)
 
 # ARGV: prefix, process id, ttl in ms.  1 if the process had been forgotten.
-_HEARTBEAT = _REAP + """
+_HEARTBEAT = (
+    _REAP
+    + """
 redis.call('SET', p .. ':alive:' .. ARGV[2], '1', 'PX', ARGV[3])
 local added = redis.call('SADD', p .. ':procs', ARGV[2])
 reap_dead()
 return added
 """
+)
 
 # ARGV: prefix, process id.  Forget one process's registrations.
 _LEAVE = _REAP + "\nreap(ARGV[2])\nreturn 1\n"
@@ -133,12 +143,23 @@ _LEAVE = _REAP + "\nreap(ARGV[2])\nreturn 1\n"
 
 # -- wire format -------------------------------------------------------------
 
-def encode_message(kind: str, origin: str, frame: bytes, channels: Optional[Sequence[str]] = None,
-                   exclude: Optional[str] = None, target: Optional[str] = None) -> bytes:
+
+def encode_message(
+    kind: str,
+    origin: str,
+    frame: bytes,
+    channels: Optional[Sequence[str]] = None,
+    exclude: Optional[str] = None,
+    target: Optional[str] = None,
+) -> bytes:
     """One pub/sub message: ``kind`` is ``"pub"`` (to ``channels``, or everyone
     when None, minus ``exclude``) or ``"send"`` (to session ``target``)."""
-    body: Dict[str, Any] = {"v": MESSAGE_VERSION, "k": kind, "o": origin,
-                            "f": frame.decode("utf-8", "surrogatepass")}
+    body: Dict[str, Any] = {
+        "v": MESSAGE_VERSION,
+        "k": kind,
+        "o": origin,
+        "f": frame.decode("utf-8", "surrogatepass"),
+    }
     if kind == "pub":
         body["c"] = None if channels is None else list(channels)
         body["x"] = exclude
@@ -181,6 +202,7 @@ def decode_message(data: bytes) -> Dict[str, Any]:
 
 # -- helpers -----------------------------------------------------------------
 
+
 def _redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -222,8 +244,14 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, url: str, prefix: Optional[str] = None, ttl: Optional[float] = None,
-                 socket_timeout: float = 5.0, max_connections: int = 50):
+    def __init__(
+        self,
+        url: str,
+        prefix: Optional[str] = None,
+        ttl: Optional[float] = None,
+        socket_timeout: float = 5.0,
+        max_connections: int = 50,
+    ):
         redis_url, ours = _split_url(url)
         self.url = _redacted(url)
         self.prefix = prefix if prefix is not None else ours.get("prefix", "socketio")
@@ -238,9 +266,15 @@ class RedisBackend:
         self.socket_timeout = socket_timeout
         try:
             pool = redis.BlockingConnectionPool.from_url(
-                redis_url, max_connections=max_connections, timeout=socket_timeout,
-                socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-                socket_keepalive=True, health_check_interval=self.ttl, retry=Retry(NoBackoff(), 0))
+                redis_url,
+                max_connections=max_connections,
+                timeout=socket_timeout,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                socket_keepalive=True,
+                health_check_interval=self.ttl,
+                retry=Retry(NoBackoff(), 0),
+            )
         except ValueError as exc:
             raise ConfigurationError(f"bad Redis URL {self.url!r}: {exc}") from None
         self.redis = redis.Redis(connection_pool=pool)
@@ -250,7 +284,8 @@ class RedisBackend:
             pool.disconnect()
             raise ConfigurationError(
                 f"cannot reach Redis for the channel backend at {self.url}: {exc} "
-                "(is redis-server running and the URL right?)") from None
+                "(is redis-server running and the URL right?)"
+            ) from None
 
         p = self.prefix.encode("utf-8", "surrogatepass")
         self._p = p
@@ -266,8 +301,8 @@ class RedisBackend:
         self._started = False
         self._closed = False
         self._subscribed = False
-        self._down = True     # membership not (yet, or no longer) mirrored in Redis
-        self._dirty = True    # a full re-registration is needed
+        self._down = True  # membership not (yet, or no longer) mirrored in Redis
+        self._dirty = True  # a full re-registration is needed
         self._lost_at: Optional[float] = None
         self._pending: List[tuple] = []
         self._batch: Optional[gevent.event.Event] = None
@@ -303,30 +338,33 @@ class RedisBackend:
             self._start()  # registers every local session, this one included
             return
         sid = session.session_id
-        self._mirror(("HSET", self._k_sessions, sid, self.process_id),
-                     ("SADD", self._own("sessions"), sid))
+        self._mirror(("HSET", self._k_sessions, sid, self.process_id), ("SADD", self._own("sessions"), sid))
 
     def remove_session(self, session_id: str) -> None:
         self.local.remove_session(session_id)
-        self._mirror(("HDEL", self._k_sessions, session_id),
-                     ("SREM", self._own("sessions"), session_id))
+        self._mirror(("HDEL", self._k_sessions, session_id), ("SREM", self._own("sessions"), session_id))
 
     def subscribe(self, session_id: str, channel: str) -> bool:
         added = self.local.subscribe(session_id, channel)
         if added:
-            self._mirror(("SADD", self._channel_key(channel), session_id),
-                         ("SADD", self._own("subs"), self._sub_member(session_id, channel)))
+            self._mirror(
+                ("SADD", self._channel_key(channel), session_id),
+                ("SADD", self._own("subs"), self._sub_member(session_id, channel)),
+            )
         return added
 
     def unsubscribe(self, session_id: str, channel: str) -> bool:
         removed = self.local.unsubscribe(session_id, channel)
         if removed:
-            self._mirror(("SREM", self._channel_key(channel), session_id),
-                         ("SREM", self._own("subs"), self._sub_member(session_id, channel)))
+            self._mirror(
+                ("SREM", self._channel_key(channel), session_id),
+                ("SREM", self._own("subs"), self._sub_member(session_id, channel)),
+            )
         return removed
 
-    def publish(self, frame: bytes, channels: Optional[Iterable[str]] = None,
-                exclude: Optional[str] = None) -> int:
+    def publish(
+        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+    ) -> int:
         """Deliver to local recipients at once and to other processes' through
         Redis.  Returns how many sessions, on all live processes, held one of
         ``channels`` (or existed, for ``channels=None``) minus ``exclude``, as
@@ -444,8 +482,12 @@ class RedisBackend:
         was_down = self._down
         if not was_down or self._lost_at is None:
             self._lost_at = time.monotonic()
-            log.warning("Redis backend %s unreachable (%s): serving this process's clients only; "
-                        "reconnecting with back-off", self.url, exc)
+            log.warning(
+                "Redis backend %s unreachable (%s): serving this process's clients only; "
+                "reconnecting with back-off",
+                self.url,
+                exc,
+            )
         self._down = True
         self._dirty = True
         self._pending = []
@@ -466,13 +508,13 @@ class RedisBackend:
         pipe.set(self._p + f":alive:{pid}".encode(), b"1", px=int(self.ttl * 1000))
         pipe.sadd(self._p + b":procs", pid)
         for start in range(0, len(sessions), CHUNK):
-            chunk = sessions[start:start + CHUNK]
+            chunk = sessions[start : start + CHUNK]
             pipe.hset(self._k_sessions, mapping={sid: pid for sid in chunk})
             pipe.sadd(self._own("sessions"), *chunk)
         for channel, members in self.local.channels.items():
             sids = list(members)
             for start in range(0, len(sids), CHUNK):
-                chunk = sids[start:start + CHUNK]
+                chunk = sids[start : start + CHUNK]
                 pipe.sadd(self._channel_key(channel), *chunk)
                 pipe.sadd(self._own("subs"), *[self._sub_member(sid, channel) for sid in chunk])
         try:
@@ -481,8 +523,12 @@ class RedisBackend:
             self._down = True
             raise
         if was_down and self._lost_at is not None:
-            log.warning("Redis backend %s reachable again after %.1f s; re-registered %d sessions",
-                        self.url, time.monotonic() - self._lost_at, len(sessions))
+            log.warning(
+                "Redis backend %s reachable again after %.1f s; re-registered %d sessions",
+                self.url,
+                time.monotonic() - self._lost_at,
+                len(sessions),
+            )
         self._lost_at = None
 
     def _subscribe(self) -> Any:
@@ -574,8 +620,11 @@ class RedisBackend:
                 if time.monotonic() >= next_beat:
                     ms = int(self.ttl * 1000)
                     if _io(self._heartbeat_script, [], [self._p, self.process_id, ms]):
-                        log.warning("Redis backend: process %s had been forgotten (stalled "
-                                    "longer than ttl?); registering again", self.process_id)
+                        log.warning(
+                            "Redis backend: process %s had been forgotten (stalled "
+                            "longer than ttl?); registering again",
+                            self.process_id,
+                        )
                         self._dirty = True
                     next_beat = time.monotonic() + beat
                 delay = BACKOFF_MIN

@@ -5,6 +5,7 @@ of Python files under the current directory and, on a change, stops the
 child with SIGTERM (so its sessions close cleanly) and starts a new one.
 Processes never nest.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ A request adapter is any callable ``adapter(environ) -> request``; this is the
 default one.  Django's adapter (in ``django_socketio``) returns a real
 ``HttpRequest`` instead.
 """
+
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
@@ -18,8 +19,9 @@ class WSGIRequest:
 
     def __init__(self, environ: dict):
         # Keep a copy without the stream objects: the request outlives its connection.
-        self.environ = {k: v for k, v in environ.items()
-                        if not k.startswith("wsgi.") or k == "wsgi.url_scheme"}
+        self.environ = {
+            k: v for k, v in environ.items() if not k.startswith("wsgi.") or k == "wsgi.url_scheme"
+        }
 
     @property
     def META(self) -> dict:
@@ -40,8 +42,7 @@ class WSGIRequest:
 
     @property
     def headers(self) -> Dict[str, str]:
-        out = {k[5:].replace("_", "-").title(): v for k, v in self.environ.items()
-               if k.startswith("HTTP_")}
+        out = {k[5:].replace("_", "-").title(): v for k, v in self.environ.items() if k.startswith("HTTP_")}
         for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             if self.environ.get(key):
                 out[key.replace("_", "-").title()] = self.environ[key]

@@ -8,6 +8,7 @@ Socket.IO websocket transport uses it too); it ends the HTTP exchange after a
 middleware would refuse (bad origin, unknown session, disabled transport, a
 transport that is not a websocket) gets its HTTP status *before* any 101.
 """
+
 from __future__ import annotations
 
 import logging
@@ -104,16 +105,18 @@ def find_middleware(app: Any) -> Optional[SocketIOMiddleware]:
     return None
 
 
-def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,
-                access_log: bool = True, **options: Any) -> WSGIServer:
+def make_server(
+    app: Callable, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True, **options: Any
+) -> WSGIServer:
     """A pywsgi server for ``app``; a plain WSGI app is wrapped in the middleware."""
     middleware = find_middleware(app)
     if middleware is None:
         app = middleware = SocketIOMiddleware(app, **options)
     elif options:
         raise TypeError("options were given but the app is already a SocketIOMiddleware")
-    server = WSGIServer((host, port), app, handler_class=SocketIOHandler,
-                        log=sys.stderr if access_log else None)
+    server = WSGIServer(
+        (host, port), app, handler_class=SocketIOHandler, log=sys.stderr if access_log else None
+    )
     server.socketio_middleware = middleware
     server.access_log = access_log
     opts = middleware.options
@@ -121,12 +124,20 @@ def make_server(app: Callable, host: str = "127.0.0.1", port: int = 8000,
     server.flash_policy = policy_xml(opts.origins, ports) if opts.flash_policy_inline else None
     server.flash_policy_server = (
         FlashPolicyServer(opts.origins, port=opts.flash_policy_port, host=host, to_ports=ports)
-        if opts.flash_policy_port is not None else None)
+        if opts.flash_policy_port is not None
+        else None
+    )
     return server
 
 
-def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
-          shutdown_grace: float = 5.0, access_log: bool = True, **options: Any) -> None:
+def serve(
+    app: Callable,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    shutdown_grace: float = 5.0,
+    access_log: bool = True,
+    **options: Any,
+) -> None:
     """Serve ``app`` until Ctrl-C or SIGTERM, then shut down gracefully.
 
     Shutting down refuses new sessions (503), closes every session — firing
@@ -140,8 +151,11 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 8000,
     if server.flash_policy_server is not None:
         server.flash_policy_server.start()  # logs and carries on if it cannot bind
     bound_host, bound_port = server.address[:2]
-    print(f"socketio_wsgi: serving on http://{bound_host}:{bound_port}/ "
-          f"(Socket.IO at /{middleware.options.resource}/)", flush=True)
+    print(
+        f"socketio_wsgi: serving on http://{bound_host}:{bound_port}/ "
+        f"(Socket.IO at /{middleware.options.resource}/)",
+        flush=True,
+    )
     stopping = gevent.event.Event()
 
     def request_stop(*_: Any) -> None:

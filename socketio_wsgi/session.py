@@ -8,6 +8,7 @@ session, woken when something is queued or the session ends), the one libev
 timer armed at the core's next deadline, and the hook that shuts the
 client's connection when the core says so.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -63,12 +64,24 @@ class Session:
     """One client session: a core, its handler-facing objects, and its waits."""
 
     __slots__ = (
-        "core", "engine", "transport", "origin", "request", "context", "socket", "lock",
-        "_receiver", "_timer", "_timer_at", "_close_spawned", "_aborts", "abort", "__weakref__",
+        "core",
+        "engine",
+        "transport",
+        "origin",
+        "request",
+        "context",
+        "socket",
+        "lock",
+        "_receiver",
+        "_timer",
+        "_timer_at",
+        "_close_spawned",
+        "_aborts",
+        "abort",
+        "__weakref__",
     )
 
-    def __init__(self, engine: "Engine", transport: str, core: SessionCore,
-                 origin: Optional[str] = None):
+    def __init__(self, engine: "Engine", transport: str, core: SessionCore, origin: Optional[str] = None):
         self.core = core
         self.engine = engine
         self.transport = transport
@@ -173,14 +186,17 @@ class Session:
     def is_attached(self, receiver: Receiver) -> bool:
         return self._receiver is receiver
 
-    def wait(self, waiter: Waiter, until: float,
-             stop: Optional[Callable[[], bool]] = None) -> None:
+    def wait(self, waiter: Waiter, until: float, stop: Optional[Callable[[], bool]] = None) -> None:
         """Block until output is queued, the session is no longer open, another
         receiver took ``waiter``'s place, ``stop()`` holds, or ``until``
         (a ``time.monotonic()`` value) passes."""
         core = self.core
-        while (not core.has_data() and core.state is State.OPEN
-               and self._receiver is waiter and not (stop is not None and stop())):
+        while (
+            not core.has_data()
+            and core.state is State.OPEN
+            and self._receiver is waiter
+            and not (stop is not None and stop())
+        ):
             remaining = until - time.monotonic()
             if remaining <= 0:
                 return
@@ -213,7 +229,7 @@ class Session:
         dropped and its memory freed."""
         aborts = self._aborts
         if aborts:
-            for token in (tuple(aborts) if tokens is None else tokens):
+            for token in tuple(aborts) if tokens is None else tokens:
                 abort = aborts.pop(token, None)
                 if abort is not None:
                     abort()

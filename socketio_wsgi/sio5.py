@@ -42,6 +42,7 @@ text packet arriving while attachments are missing is refused.  The decoder
 has no clock: :attr:`Decoder.waiting` tells the session core to start a
 deadline for attachments that never arrive.
 """
+
 from __future__ import annotations
 
 import enum
@@ -55,24 +56,38 @@ from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
 from .jsontext import MAX_INT_DIGITS
 
 __all__ = [
-    "PROTOCOL", "PacketType", "RESERVED_EVENTS", "MAX_ACK_ID", "MAX_INT_DIGITS",
-    "DEFAULT_MAX_ATTACHMENTS", "DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_NAMESPACE_LENGTH",
-    "Connect", "Disconnect", "Event", "Ack", "ConnectError", "Packet",
-    "encode", "decode", "Decoder",
+    "PROTOCOL",
+    "PacketType",
+    "RESERVED_EVENTS",
+    "MAX_ACK_ID",
+    "MAX_INT_DIGITS",
+    "DEFAULT_MAX_ATTACHMENTS",
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "DEFAULT_MAX_NAMESPACE_LENGTH",
+    "Connect",
+    "Disconnect",
+    "Event",
+    "Ack",
+    "ConnectError",
+    "Packet",
+    "encode",
+    "decode",
+    "Decoder",
 ]
 
 #: The Socket.IO protocol revision of this module.
 PROTOCOL = 5
 #: The largest ack id (JavaScript's ``Number.MAX_SAFE_INTEGER``).
-MAX_ACK_ID = 2 ** 53 - 1
+MAX_ACK_ID = 2**53 - 1
 #: Digits of the longest JSON integer accepted (longer ones are not numbers
 #: a JavaScript peer could have meant, and converting them costs quadratic time).
 DEFAULT_MAX_ATTACHMENTS = 10
 DEFAULT_MAX_ATTACHMENT_BYTES = 1_000_000
 DEFAULT_MAX_NAMESPACE_LENGTH = 256
 #: Event names the reference implementation refuses on the wire.
-RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting",
-                             "newListener", "removeListener"})
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _ACK_DIGITS = 16
@@ -155,8 +170,7 @@ class Event:
     namespace: str
     id: Optional[int]
 
-    def __init__(self, name: EventName, args: Any = (), namespace: str = "/",
-                 id: Optional[int] = None):
+    def __init__(self, name: EventName, args: Any = (), namespace: str = "/", id: Optional[int] = None):
         if isinstance(name, str):
             if name in RESERVED_EVENTS:
                 raise UsageError(f"{name!r} is a reserved event name")
@@ -222,6 +236,7 @@ Packet = Union[Connect, Disconnect, Event, Ack, ConnectError]
 
 # -- encoding ---------------------------------------------------------------------
 
+
 def _dumps(value: Any, attachments: Optional[List[bytes]]) -> str:
     """Compact JSON; with ``attachments`` a list, bytes-like values become
     placeholders numbered in document order and are appended to it."""
@@ -233,6 +248,7 @@ def _dumps(value: Any, attachments: Optional[List[bytes]]) -> str:
             attachments.append(bytes(obj))
             return {"_placeholder": True, "num": len(attachments) - 1}
         raise TypeError(f"a value of type {obj.__class__.__name__} cannot be sent")
+
     return jsontext.dumps(value, default=placeholder)
 
 
@@ -247,8 +263,9 @@ def _header(kind: int, namespace: str, id: Optional[int], attachments: int = 0) 
     return head
 
 
-def _encode_args(kind: PacketType, binary_kind: PacketType, namespace: str,
-                 id: Optional[int], data: List[Any]) -> List[Union[str, bytes]]:
+def _encode_args(
+    kind: PacketType, binary_kind: PacketType, namespace: str, id: Optional[int], data: List[Any]
+) -> List[Union[str, bytes]]:
     try:
         return [_header(kind, namespace, id) + _dumps(data, None)]
     except UsageError:
@@ -276,11 +293,17 @@ def encode(packet: Packet) -> List[Union[str, bytes]]:
     inside a binary packet is read back as the attachment it names.
     """
     if isinstance(packet, Event):
-        return _encode_args(PacketType.EVENT, PacketType.BINARY_EVENT, packet.namespace,
-                            packet.id, [packet.name, *packet.args])
+        return _encode_args(
+            PacketType.EVENT,
+            PacketType.BINARY_EVENT,
+            packet.namespace,
+            packet.id,
+            [packet.name, *packet.args],
+        )
     if isinstance(packet, Ack):
-        return _encode_args(PacketType.ACK, PacketType.BINARY_ACK, packet.namespace,
-                            packet.id, list(packet.args))
+        return _encode_args(
+            PacketType.ACK, PacketType.BINARY_ACK, packet.namespace, packet.id, list(packet.args)
+        )
     if isinstance(packet, Connect):
         head = _header(PacketType.CONNECT, packet.namespace, None)
         return [head if packet.data is None else head + _dumps(packet.data, None)]
@@ -327,8 +350,9 @@ def _parse(text: str, max_attachments: int, max_namespace_length: int) -> _Heade
         if attachments < 1:
             raise ProtocolError("a binary packet announces at least one attachment")
         if attachments > max_attachments:
-            raise LimitExceeded(f"a packet of {attachments} attachments exceeds max_attachments "
-                                f"({max_attachments})")
+            raise LimitExceeded(
+                f"a packet of {attachments} attachments exceeds max_attachments ({max_attachments})"
+            )
         pos = end + 1
     namespace = "/"
     if text.startswith("/", pos):
@@ -367,8 +391,9 @@ def _find_placeholders(header: _Header) -> None:
                 if value.get("_placeholder") is True:
                     num = value.get("num")
                     if type(num) is not int or not 0 <= num < header.attachments:
-                        raise ProtocolError(f"placeholder {num!r} points past the "
-                                            f"{header.attachments} attachment(s)")
+                        raise ProtocolError(
+                            f"placeholder {num!r} points past the {header.attachments} attachment(s)"
+                        )
                     found.append((container, key, num))
                 else:
                     stack.append(value)
@@ -425,15 +450,27 @@ class Decoder:
     After any error the decoder is empty again (the session ends anyway).
     """
 
-    __slots__ = ("max_attachments", "max_attachment_bytes", "max_namespace_length",
-                 "_pending", "_buffers", "_size")
+    __slots__ = (
+        "max_attachments",
+        "max_attachment_bytes",
+        "max_namespace_length",
+        "_pending",
+        "_buffers",
+        "_size",
+    )
 
-    def __init__(self, *, max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
-                 max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
-                 max_namespace_length: int = DEFAULT_MAX_NAMESPACE_LENGTH):
-        for name, value in (("max_attachments", max_attachments),
-                            ("max_attachment_bytes", max_attachment_bytes),
-                            ("max_namespace_length", max_namespace_length)):
+    def __init__(
+        self,
+        *,
+        max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+        max_namespace_length: int = DEFAULT_MAX_NAMESPACE_LENGTH,
+    ):
+        for name, value in (
+            ("max_attachments", max_attachments),
+            ("max_attachment_bytes", max_attachment_bytes),
+            ("max_namespace_length", max_namespace_length),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a positive int, got {value!r}")
         self.max_attachments = max_attachments

@@ -1,4 +1,5 @@
 """The ``socket`` object handlers receive: send, broadcast, channels."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional, Tuple
@@ -88,6 +89,7 @@ class Socket:
     def close(self) -> None:
         """End the session from the server side (fires the closing events)."""
         from .session import Reason
+
         self.session.engine.close(self.session, Reason.SERVER_CLOSED)
 
     disconnect = close

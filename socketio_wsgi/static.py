@@ -1,4 +1,5 @@
 """Serve our browser client at ``/<resource>/socket.io.js`` with an ETag."""
+
 from __future__ import annotations
 
 import hashlib

@@ -9,6 +9,7 @@ anything else gets 403.  Paths under the resource:
 - ``status/metrics``  Prometheus text exposition format
 - ``status/page``     an HTML page that shows the same figures every 2 s
 """
+
 from __future__ import annotations
 
 import hmac
@@ -36,15 +37,20 @@ def snapshot(engine: "Engine") -> dict:
     channels = backend.channel_sizes()
     return {
         "uptime_seconds": round(time.time() - engine.started, 3),
-        "sessions": {"total": len(engine.sessions), "by_transport": by_transport,
-                     "opened_total": stats.sessions_opened},
+        "sessions": {
+            "total": len(engine.sessions),
+            "by_transport": by_transport,
+            "opened_total": stats.sessions_opened,
+        },
         "channels": {"count": len(channels), "sizes": dict(sorted(channels.items())[:1000])},
         "messages": {"in": stats.messages_in, "out": stats.messages_out},
         "volume": {"chars_in": stats.chars_in, "bytes_out": stats.bytes_out},
         "disconnects": dict(stats.disconnects),
         "errors": {"handler": stats.handler_errors, "protocol": stats.protocol_errors},
-        "backend": {"name": getattr(backend, "name", type(backend).__name__),
-                    "state": getattr(backend, "state", "ok")},
+        "backend": {
+            "name": getattr(backend, "name", type(backend).__name__),
+            "state": getattr(backend, "state", "ok"),
+        },
     }
 
 
@@ -61,32 +67,57 @@ def prometheus_text(data: dict) -> str:
         for labels, value in samples.items():
             lines.append(f"socketio_{name}{labels} {value}")
 
-    metric("sessions", "gauge", "Open sessions by transport.",
-           {f'{{transport="{_label(t)}"}}': n for t, n in data["sessions"]["by_transport"].items()}
-           or {"": 0})
-    metric("sessions_opened_total", "counter", "Sessions opened since start.",
-           {"": data["sessions"]["opened_total"]})
-    metric("channels", "gauge", "Channels with at least one subscriber.",
-           {"": data["channels"]["count"]})
-    metric("channel_subscribers", "gauge", "Subscribers per channel.",
-           {f'{{channel="{_label(c)}"}}': n for c, n in data["channels"]["sizes"].items()})
-    metric("messages_received_total", "counter", "Messages received from clients.",
-           {"": data["messages"]["in"]})
-    metric("messages_sent_total", "counter", "Messages written to clients.",
-           {"": data["messages"]["out"]})
-    metric("received_characters_total", "counter", "Characters of payload received.",
-           {"": data["volume"]["chars_in"]})
-    metric("sent_bytes_total", "counter", "Bytes of payload written.",
-           {"": data["volume"]["bytes_out"]})
-    metric("disconnects_total", "counter", "Sessions ended, by reason.",
-           {f'{{reason="{_label(r)}"}}': n for r, n in data["disconnects"].items()})
-    metric("handler_errors_total", "counter", "Exceptions raised by event handlers.",
-           {"": data["errors"]["handler"]})
-    metric("protocol_errors_total", "counter", "Malformed payloads received.",
-           {"": data["errors"]["protocol"]})
-    metric("backend_up", "gauge", "1 when the channel backend is connected.",
-           {f'{{backend="{_label(data["backend"]["name"])}"}}':
-            1 if data["backend"]["state"] == "ok" else 0})
+    metric(
+        "sessions",
+        "gauge",
+        "Open sessions by transport.",
+        {f'{{transport="{_label(t)}"}}': n for t, n in data["sessions"]["by_transport"].items()} or {"": 0},
+    )
+    metric(
+        "sessions_opened_total",
+        "counter",
+        "Sessions opened since start.",
+        {"": data["sessions"]["opened_total"]},
+    )
+    metric("channels", "gauge", "Channels with at least one subscriber.", {"": data["channels"]["count"]})
+    metric(
+        "channel_subscribers",
+        "gauge",
+        "Subscribers per channel.",
+        {f'{{channel="{_label(c)}"}}': n for c, n in data["channels"]["sizes"].items()},
+    )
+    metric(
+        "messages_received_total", "counter", "Messages received from clients.", {"": data["messages"]["in"]}
+    )
+    metric("messages_sent_total", "counter", "Messages written to clients.", {"": data["messages"]["out"]})
+    metric(
+        "received_characters_total",
+        "counter",
+        "Characters of payload received.",
+        {"": data["volume"]["chars_in"]},
+    )
+    metric("sent_bytes_total", "counter", "Bytes of payload written.", {"": data["volume"]["bytes_out"]})
+    metric(
+        "disconnects_total",
+        "counter",
+        "Sessions ended, by reason.",
+        {f'{{reason="{_label(r)}"}}': n for r, n in data["disconnects"].items()},
+    )
+    metric(
+        "handler_errors_total",
+        "counter",
+        "Exceptions raised by event handlers.",
+        {"": data["errors"]["handler"]},
+    )
+    metric(
+        "protocol_errors_total", "counter", "Malformed payloads received.", {"": data["errors"]["protocol"]}
+    )
+    metric(
+        "backend_up",
+        "gauge",
+        "1 when the channel backend is connected.",
+        {f'{{backend="{_label(data["backend"]["name"])}"}}': 1 if data["backend"]["state"] == "ok" else 0},
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -116,7 +147,8 @@ PAGE = """<!doctype html>
   function pairs(obj) { return Object.keys(obj).map(function (k) { return [k, obj[k]]; }); }
   function render(d) {
     var box = document.getElementById("tables"); box.textContent = "";
-    box.appendChild(table("Sessions", [["total", d.sessions.total], ["opened since start", d.sessions.opened_total]]
+    box.appendChild(table("Sessions", [["total", d.sessions.total],
+                                       ["opened since start", d.sessions.opened_total]]
       .concat(pairs(d.sessions.by_transport))));
     box.appendChild(table("Messages", [["received", d.messages["in"]], ["sent", d.messages.out],
       ["characters received", d.volume.chars_in], ["bytes sent", d.volume.bytes_out]]));
@@ -169,10 +201,19 @@ class StatusEndpoint:
         if not self.allowed(environ):
             return text_response(start_response, 403, "status: token or allowed address required")
         if view == "page":
-            return respond(start_response, 200, PAGE.encode(), "text/html; charset=UTF-8",
-                           [("X-Content-Type-Options", "nosniff")])
+            return respond(
+                start_response,
+                200,
+                PAGE.encode(),
+                "text/html; charset=UTF-8",
+                [("X-Content-Type-Options", "nosniff")],
+            )
         data = snapshot(self.engine)
         if view == "metrics":
-            return respond(start_response, 200, prometheus_text(data).encode(),
-                           "text/plain; version=0.0.4; charset=utf-8")
+            return respond(
+                start_response,
+                200,
+                prometheus_text(data).encode(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
         return respond(start_response, 200, json.dumps(data).encode(), "application/json")

@@ -12,6 +12,7 @@ Two tools, for two sizes of test:
 
 The pytest fixtures in :mod:`socketio_wsgi.pytest_plugin` build on both.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,7 @@ import io
 import sys
 import time
 from collections import deque
-from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple,
-                    Union)
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import gevent
 import gevent.event
@@ -36,8 +36,16 @@ from .request import WSGIRequest
 from .session import Reason, Session, Waiter, new_session_id
 from .socket import Socket, encode_frame_bytes
 
-__all__ = ["FakeSocket", "Peers", "Broadcast", "TestServer", "TestClient",
-           "ConnectionClosedError", "copy_registry", "isolated_handlers"]
+__all__ = [
+    "FakeSocket",
+    "Peers",
+    "Broadcast",
+    "TestServer",
+    "TestClient",
+    "ConnectionClosedError",
+    "copy_registry",
+    "isolated_handlers",
+]
 
 REQUEST_KEY = "socketio_wsgi.testing.request"
 
@@ -50,6 +58,7 @@ def _messages(frame: bytes) -> List[Any]:
 # ---------------------------------------------------------------------------
 # FakeSocket: one handler, called directly
 # ---------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Broadcast:
@@ -125,8 +134,12 @@ class FakeSocket:
     list of peers.  By default the socket is alone.
     """
 
-    def __init__(self, session_id: Optional[str] = None, channels: Iterable[str] = (),
-                 peers: Union[None, Peers, Iterable[Any]] = None):
+    def __init__(
+        self,
+        session_id: Optional[str] = None,
+        channels: Iterable[str] = (),
+        peers: Union[None, Peers, Iterable[Any]] = None,
+    ):
         self.session = _FakeSession(str(session_id) if session_id is not None else new_session_id())
         self._channels: List[str] = []
         for channel in channels:
@@ -230,6 +243,7 @@ class FakeSocket:
 # Handler registries: let a test add handlers without leaking them
 # ---------------------------------------------------------------------------
 
+
 def copy_registry(registry: HandlerRegistry) -> HandlerRegistry:
     """A new registry holding the same handlers, patterns and order."""
     copy = HandlerRegistry()
@@ -258,7 +272,7 @@ def isolated_handlers(registry: Optional[HandlerRegistry] = None) -> Iterator[Ha
             yield copy
     finally:
         for event in EVENT_NAMES:
-            for handler, pattern in copy.bindings(event)[initial[event]:]:
+            for handler, pattern in copy.bindings(event)[initial[event] :]:
                 module = getattr(handler, "__module__", None)
                 if module in sys.modules and module not in modules_before:
                     outer.add(event, handler, pattern)
@@ -266,6 +280,7 @@ def isolated_handlers(registry: Optional[HandlerRegistry] = None) -> Iterator[Ha
 
 def _middleware_of(app: Any) -> Any:
     from .server import find_middleware
+
     return find_middleware(app) if app is not None else None
 
 
@@ -281,6 +296,7 @@ def app_registry(app: Any = None) -> HandlerRegistry:
 # ---------------------------------------------------------------------------
 # TestServer / TestClient: the real dispatcher, in process
 # ---------------------------------------------------------------------------
+
 
 def _route_out_of_band(engine: Engine) -> Callable[[], None]:
     """Send :func:`socketio_wsgi.send`/``broadcast*`` to ``engine``; returns the undo."""
@@ -328,12 +344,10 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, app: Any = None, *, handlers: Optional[HandlerRegistry] = None,
-                 **options: Any):
+    def __init__(self, app: Any = None, *, handlers: Optional[HandlerRegistry] = None, **options: Any):
         middleware = _middleware_of(app)
         base = middleware.options if middleware is not None else Options()
-        self._request_adapter = (options.pop("request_adapter", None) or base.request_adapter
-                                 or WSGIRequest)
+        self._request_adapter = options.pop("request_adapter", None) or base.request_adapter or WSGIRequest
         settings = dict(options)
         if handlers is None:
             handlers = middleware.engine.handlers if middleware is not None else current_registry()
@@ -349,8 +363,14 @@ class TestServer:
             return environ[REQUEST_KEY]
         return self._request_adapter(environ)
 
-    def client(self, environ: Optional[dict] = None, *, request: Any = None,
-               connect: bool = True, timeout: float = 1.0) -> "TestClient":
+    def client(
+        self,
+        environ: Optional[dict] = None,
+        *,
+        request: Any = None,
+        connect: bool = True,
+        timeout: float = 1.0,
+    ) -> "TestClient":
         """A new client; connected (``on_connect`` has run) unless ``connect=False``.
 
         ``environ`` keys override those of :func:`base_environ`; ``request``
@@ -396,8 +416,15 @@ class TestClient:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, server: TestServer, environ: Optional[dict] = None, *,
-                 request: Any = None, timeout: float = 1.0, transport: str = "test"):
+    def __init__(
+        self,
+        server: TestServer,
+        environ: Optional[dict] = None,
+        *,
+        request: Any = None,
+        timeout: float = 1.0,
+        transport: str = "test",
+    ):
         self.server = server
         self.engine = server.engine
         self.timeout = timeout

@@ -5,6 +5,7 @@ handler thread).  Such a thread must not touch gevent objects, so the call is
 handed to the owning hub's loop with ``run_callback_threadsafe`` and the thread
 waits on a lock that gevent did not patch.
 """
+
 from __future__ import annotations
 
 import threading
@@ -58,6 +59,7 @@ class HubBridge:
                     box.append((False, exc))
                 finally:
                     done.release()
+
             gevent.spawn(job)
 
         hub.loop.run_callback_threadsafe(run)

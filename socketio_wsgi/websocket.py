@@ -16,6 +16,7 @@ Served by :func:`socketio_wsgi.serve`, ``python -m socketio_wsgi`` and the
 gunicorn worker (their handler hands the socket over); the layer itself is
 :mod:`socketio_wsgi.ws` (a pure protocol object and its gevent driver).
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,18 @@ from .ws.deflate import Compression, negotiate
 from .ws.handshake import HandshakeError, check_request, is_upgrade_request, response_headers
 from .ws.protocol import Protocol, State
 
-__all__ = ["accept", "Connection", "ConnectionClosed", "PreparedMessage", "Compression",
-           "State", "is_upgrade_request", "RFILE_KEY", "CONNECTION_KEY", "DEFAULT_MAX_SIZE"]
+__all__ = [
+    "accept",
+    "Connection",
+    "ConnectionClosed",
+    "PreparedMessage",
+    "Compression",
+    "State",
+    "is_upgrade_request",
+    "RFILE_KEY",
+    "CONNECTION_KEY",
+    "DEFAULT_MAX_SIZE",
+]
 
 log = logging.getLogger("socketio_wsgi.websocket")
 
@@ -45,21 +56,38 @@ DEFAULT_MAX_SIZE = 1024 * 1024
 
 def refuse(environ: dict, start_response: Callable, error: HandshakeError) -> None:
     """Answer a bad handshake with its 400/426 and log one line."""
-    log.warning("refused a websocket handshake from %s for %s: %d %s",
-                environ.get("REMOTE_ADDR", "?"), environ.get("PATH_INFO", "")[:200],
-                error.status, error.reason)
+    log.warning(
+        "refused a websocket handshake from %s for %s: %d %s",
+        environ.get("REMOTE_ADDR", "?"),
+        environ.get("PATH_INFO", "")[:200],
+        error.status,
+        error.reason,
+    )
     body = error.reason.encode("utf-8")
     status = "426 Upgrade Required" if error.status == 426 else "400 Bad Request"
-    write = start_response(status, [("Content-Type", "text/plain; charset=UTF-8"),
-                                     ("Content-Length", str(len(body))),
-                                     ("Connection", "close")] + error.headers)
+    write = start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=UTF-8"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+        + error.headers,
+    )
     write(body)
 
 
-def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_MAX_SIZE,
-           compression: Union[bool, Compression, None] = True, write_timeout: float = 10.0,
-           close_timeout: float = 5.0, write_limit: int = 64 * 1024,
-           subprotocols: Sequence[str] = ()) -> Optional[Connection]:
+def accept(
+    environ: dict,
+    start_response: Callable,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    compression: Union[bool, Compression, None] = True,
+    write_timeout: float = 10.0,
+    close_timeout: float = 5.0,
+    write_limit: int = 64 * 1024,
+    subprotocols: Sequence[str] = (),
+) -> Optional[Connection]:
     """Upgrade this request to a websocket and return the open connection.
 
     Returns None after answering a request that is not a valid handshake
@@ -79,8 +107,14 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     """
     upgraded = environ.get("wsgi.websocket")
     if upgraded is not None:
-        return _adopt(environ, upgraded, max_size=max_size, write_timeout=write_timeout,
-                      close_timeout=close_timeout, write_limit=write_limit)
+        return _adopt(
+            environ,
+            upgraded,
+            max_size=max_size,
+            write_timeout=write_timeout,
+            close_timeout=close_timeout,
+            write_limit=write_limit,
+        )
     try:
         key = check_request(environ)
     except HandshakeError as error:
@@ -89,8 +123,10 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     sock = environ.get(SOCKET_KEY)
     rfile = environ.get(RFILE_KEY)
     if sock is None or rfile is None:
-        raise RuntimeError("websocket upgrades need socketio_wsgi's server (serve(), "
-                           "python -m socketio_wsgi or socketio_wsgi.workers.GeventSocketIOWorker)")
+        raise RuntimeError(
+            "websocket upgrades need socketio_wsgi's server (serve(), "
+            "python -m socketio_wsgi or socketio_wsgi.workers.GeventSocketIOWorker)"
+        )
     deflate = None
     extensions = None
     if compression:
@@ -115,8 +151,9 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     except (gevent.Timeout, OSError) as exc:
         if isinstance(exc, gevent.Timeout) and exc is not timer:
             raise
-        log.info("websocket %s: the 101 answer could not be written: %s",
-                 environ.get("REMOTE_ADDR", "?"), exc)
+        log.info(
+            "websocket %s: the 101 answer could not be written: %s", environ.get("REMOTE_ADDR", "?"), exc
+        )
         try:
             sock.shutdown(2)
         except OSError:
@@ -125,15 +162,29 @@ def accept(environ: dict, start_response: Callable, *, max_size: int = DEFAULT_M
     finally:
         timer.close()
     proto = Protocol(max_size=max_size, deflate=deflate, state=State.OPEN)
-    conn = Connection(sock, rfile, proto, write_timeout=write_timeout, close_timeout=close_timeout,
-                      write_limit=write_limit, peer=str(environ.get("REMOTE_ADDR", "?")),
-                      subprotocol=chosen)
+    conn = Connection(
+        sock,
+        rfile,
+        proto,
+        write_timeout=write_timeout,
+        close_timeout=close_timeout,
+        write_limit=write_limit,
+        peer=str(environ.get("REMOTE_ADDR", "?")),
+        subprotocol=chosen,
+    )
     environ[CONNECTION_KEY] = conn
     return conn
 
 
-def _adopt(environ: dict, upgraded: object, *, max_size: int, write_timeout: float,
-           close_timeout: float, write_limit: int) -> Connection:
+def _adopt(
+    environ: dict,
+    upgraded: object,
+    *,
+    max_size: int,
+    write_timeout: float,
+    close_timeout: float,
+    write_limit: int,
+) -> Connection:
     """A connection that gevent-websocket's own handler (its stock gunicorn
     worker) has already upgraded: take over its socket and reader, which that
     handler exposes as public attributes.  It negotiated no extension, so
@@ -145,7 +196,14 @@ def _adopt(environ: dict, upgraded: object, *, max_size: int, write_timeout: flo
     if sock is None or rfile is None:
         raise RuntimeError("cannot take over this server's websocket: no socket")
     proto = Protocol(max_size=max_size, state=State.OPEN)
-    conn = Connection(sock, rfile, proto, write_timeout=write_timeout, close_timeout=close_timeout,
-                      write_limit=write_limit, peer=str(environ.get("REMOTE_ADDR", "?")))
+    conn = Connection(
+        sock,
+        rfile,
+        proto,
+        write_timeout=write_timeout,
+        close_timeout=close_timeout,
+        write_limit=write_limit,
+        peer=str(environ.get("REMOTE_ADDR", "?")),
+    )
     environ[CONNECTION_KEY] = conn
     return conn

@@ -12,6 +12,7 @@ closed with its events (``on_disconnect`` reason "server shutdown",
 collect what was queued.  gevent-websocket's own worker leaves the sessions to
 be killed with the process, so their closing events never run.
 """
+
 from __future__ import annotations
 
 from typing import Any

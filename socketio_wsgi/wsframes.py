@@ -5,6 +5,7 @@ their validation.  :class:`MessageReader` is the blocking reader our client
 uses (it takes a ``read(n) -> bytes`` callable, so it is testable without
 sockets); the server side parses with :class:`socketio_wsgi.ws.protocol.Protocol`.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,22 @@ from typing import Callable, Optional, Tuple
 from .errors import ConnectionClosed, MessageTooLarge, ProtocolError
 
 __all__ = [
-    "OP_CONT", "OP_TEXT", "OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG",
+    "OP_CONT",
+    "OP_TEXT",
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_PING",
+    "OP_PONG",
     "FrameError",
-    "build_frame", "frame_header", "close_payload", "parse_close", "check_close",
-    "valid_close_code", "unmask", "MessageReader", "FRAME_COST",
+    "build_frame",
+    "frame_header",
+    "close_payload",
+    "parse_close",
+    "check_close",
+    "valid_close_code",
+    "unmask",
+    "MessageReader",
+    "FRAME_COST",
 ]
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -73,12 +86,14 @@ def frame_header(first: int, n: int, mask_bit: int = 0) -> bytes:
     return struct.pack("!BBQ", first, mask_bit | 127, n)
 
 
-def build_frame(opcode: int, payload: bytes, masked: bool = False, *,
-                fin: bool = True, rsv1: bool = False) -> bytes:
+def build_frame(
+    opcode: int, payload: bytes, masked: bool = False, *, fin: bool = True, rsv1: bool = False
+) -> bytes:
     """One frame; clients must mask, servers must not.  ``rsv1`` marks a
     compressed message's first frame (permessage-deflate)."""
-    header = frame_header((0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode,
-                          len(payload), 0x80 if masked else 0)
+    header = frame_header(
+        (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode, len(payload), 0x80 if masked else 0
+    )
     if masked:
         key = os.urandom(4)
         return header + key + unmask(payload, key)
@@ -127,8 +142,13 @@ class MessageReader:
     raises :class:`ConnectionClosed`. ``expect_masked`` is True on a server.
     """
 
-    def __init__(self, read: Callable[[int], bytes], max_size: int,
-                 expect_masked: bool, on_control: Callable[[int, bytes], None]):
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        max_size: int,
+        expect_masked: bool,
+        on_control: Callable[[int, bytes], None],
+    ):
         self._read = read
         self.max_size = max_size
         self._expect_masked = expect_masked

@@ -1,4 +1,5 @@
 """The six Socket.IO 0.6 transports, by URL name."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, Iterable

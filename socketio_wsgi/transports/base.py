@@ -1,4 +1,5 @@
 """What every transport shares: the interface, the streaming pump, POST sends."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,15 @@ from ..session import Reason, Session, Waiter
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
 
-__all__ = ["Transport", "HttpTransport", "stream_payloads", "read_post_payload", "PostError",
-           "GuardedBody", "socket_abort"]
+__all__ = [
+    "Transport",
+    "HttpTransport",
+    "stream_payloads",
+    "read_post_payload",
+    "PostError",
+    "GuardedBody",
+    "socket_abort",
+]
 
 log = logging.getLogger("socketio_wsgi.transport")
 
@@ -96,6 +104,7 @@ def socket_abort(environ: dict) -> Optional[Callable[[], None]]:
             pass  # already gone
         finally:
             duplicate.close()
+
     return abort
 
 
@@ -107,8 +116,7 @@ class GuardedBody:
 
     __slots__ = ("session", "chunks", "abort", "_token")
 
-    def __init__(self, session: Session, chunks: Iterable[bytes],
-                 abort: Optional[Callable[[], None]]):
+    def __init__(self, session: Session, chunks: Iterable[bytes], abort: Optional[Callable[[], None]]):
         self.session = session
         self.chunks = chunks
         self.abort = abort

@@ -7,6 +7,7 @@ GET for the same session answers the older one (empty) and takes its place.
 A GET whose client hangs up while it is held takes nothing from the queue:
 the messages wait for the next GET, or the close timer ends the session.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,11 @@ class XhrPolling(HttpTransport):
             return refuse(start_response, refused, cors)
         body = self.handshake_payload(session)
         session.detach(None)  # the client must poll within close_timeout
-        return GuardedBody(session, self.answer(environ, start_response, body, cors),
-                           socket_abort(environ))
+        return GuardedBody(session, self.answer(environ, start_response, body, cors), socket_abort(environ))
 
     def resume(self, environ: dict, start_response, session: Session, cors: Headers):
         body = self.wait_for_payload(session, environ)
-        return GuardedBody(session, self.answer(environ, start_response, body, cors),
-                           socket_abort(environ))
+        return GuardedBody(session, self.answer(environ, start_response, body, cors), socket_abort(environ))
 
     def wait_for_payload(self, session: Session, environ: Optional[dict] = None) -> bytes:
         """Hold until something is queued, the session ends, a newer GET takes
@@ -96,8 +95,9 @@ class XhrPolling(HttpTransport):
             if not session.has_queued() and session.connected:
                 if environ is not None:
                     watcher = watch_hangup(environ, on_hangup)
-                session.wait(waiter, time.monotonic() + self.engine.options.polling_duration,
-                             stop=hung_up.__len__)
+                session.wait(
+                    waiter, time.monotonic() + self.engine.options.polling_duration, stop=hung_up.__len__
+                )
         finally:
             stop_watch(watcher)
             current = session.detach(waiter)
@@ -132,7 +132,7 @@ class JsonpPolling(XhrPolling):
         segment (``/<name>/<sid>/<ts>/<i>``), so a bare ``/<name>/<sid>``
         never mistakes the session id for an index."""
         prefix = "/" + self.engine.options.resource + "/"
-        rest = environ.get("PATH_INFO", "")[len(prefix):].split("/", 2)
+        rest = environ.get("PATH_INFO", "")[len(prefix) :].split("/", 2)
         if len(rest) < 3:
             return None
         match = _TRAILING_INDEX.search(rest[2])
@@ -151,8 +151,13 @@ class JsonpPolling(XhrPolling):
     def answer(self, environ: dict, start_response, body: bytes, cors: Headers):
         index = self.callback_index(environ)
         script = f"io.JSONP[{index}]._({jsonp_literal(body.decode('utf-8'))});"
-        return respond(start_response, 200, script.encode("ascii"), self.content_type,
-                       list(cors) + list(self.extra_headers))
+        return respond(
+            start_response,
+            200,
+            script.encode("ascii"),
+            self.content_type,
+            list(cors) + list(self.extra_headers),
+        )
 
     def normalise_post(self, data: str) -> str:
         # Browsers submit textarea newlines as CRLF, which breaks frame lengths.
@@ -165,8 +170,14 @@ class JsonpPolling(XhrPolling):
 
 
 def _missing_index(environ: dict, start_response, cors: Headers):
-    log.warning("%s %s: 400 missing JSONP callback index", environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO", "")[:200])
-    return text_response(start_response, 400,
-                         "missing JSONP callback index (a number of at most 9 digits ending the path)",
-                         cors)
+    log.warning(
+        "%s %s: 400 missing JSONP callback index",
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO", "")[:200],
+    )
+    return text_response(
+        start_response,
+        400,
+        "missing JSONP callback index (a number of at most 9 digits ending the path)",
+        cors,
+    )

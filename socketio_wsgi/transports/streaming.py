@@ -5,6 +5,7 @@ transport's envelope, with heartbeats keeping it alive; the client sends by
 POST.  When the GET ends (or its client hangs up), the session ends: these
 transports do not resume.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -33,8 +34,11 @@ class _Streaming(HttpTransport):
         except ConnectionRefused as refused:
             return refuse(start_response, refused, cors)
         envelope = self.envelope()
-        headers = [("Content-Type", envelope.content_type), ("Cache-Control", "no-store"),
-                   ("Connection", "keep-alive")]
+        headers = [
+            ("Content-Type", envelope.content_type),
+            ("Cache-Control", "no-store"),
+            ("Connection", "keep-alive"),
+        ]
         headers.extend(cors)
         headers.extend(self.extra_headers)
         start_response("200 OK", headers)
@@ -50,8 +54,10 @@ class _Streaming(HttpTransport):
             for payload in stream_payloads(session, waiter):
                 chunk = envelope.wrap(payload)
                 if chunk is None:
-                    log.warning("session %s: a message holds the multipart boundary; "
-                                "closing the stream", session.session_id)
+                    log.warning(
+                        "session %s: a message holds the multipart boundary; closing the stream",
+                        session.session_id,
+                    )
                     break
                 yield chunk
         finally:

@@ -11,6 +11,7 @@ message.  A broadcast's payload is the same bytes object in every session's
 queue, so its frame is built (and compressed) once for all recipients that
 use the same parameters (:class:`~socketio_wsgi.websocket.PreparedMessage`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,8 +54,7 @@ class _Output(Receiver):
     the output stays in the session's queue, where its limits apply.
     """
 
-    __slots__ = ("session", "conn", "flusher", "scheduled", "closing", "close_code",
-                 "__weakref__")
+    __slots__ = ("session", "conn", "flusher", "scheduled", "closing", "close_code", "__weakref__")
 
     def __init__(self, session: Session, conn: Connection):
         self.session = session
@@ -150,8 +150,9 @@ class WebSocketTransport(Transport):
         if environ.get("wsgi.websocket") is None and not is_upgrade_request(environ):
             return text_response(start_response, 426, "websocket upgrade required", cors)
         options = self.engine.options
-        conn = accept(environ, start_response, max_size=options.max_payload_size,
-                      write_timeout=options.write_timeout)
+        conn = accept(
+            environ, start_response, max_size=options.max_payload_size, write_timeout=options.write_timeout
+        )
         if conn is None:
             return []  # a malformed handshake, answered with 400/426
         try:
@@ -197,8 +198,9 @@ class WebSocketTransport(Transport):
         receive = self.engine.receive
         for message in conn:
             if not isinstance(message, str):
-                log.warning("session %s: binary websocket message (not part of Socket.IO 0.6)",
-                            session.session_id)
+                log.warning(
+                    "session %s: binary websocket message (not part of Socket.IO 0.6)", session.session_id
+                )
                 out.close_code = 1003
                 return Reason.PROTOCOL_ERROR
             try:

@@ -20,6 +20,7 @@ One :class:`Connection` per upgraded socket:
   started by the peer, a protocol violation, EOF and an expired write all end
   in the same :meth:`Connection._end`.
 """
+
 from __future__ import annotations
 
 import collections
@@ -91,9 +92,18 @@ class Connection:
     in; one greenlet reads at a time.
     """
 
-    def __init__(self, sock: socket.socket, rfile: Any, proto: Protocol, *,
-                 write_timeout: float = 10.0, close_timeout: float = 5.0,
-                 write_limit: int = 64 * 1024, peer: str = "", subprotocol: Optional[str] = None):
+    def __init__(
+        self,
+        sock: socket.socket,
+        rfile: Any,
+        proto: Protocol,
+        *,
+        write_timeout: float = 10.0,
+        close_timeout: float = 5.0,
+        write_limit: int = 64 * 1024,
+        peer: str = "",
+        subprotocol: Optional[str] = None,
+    ):
         self.protocol = proto
         self.write_timeout = write_timeout
         self.close_timeout = close_timeout
@@ -107,15 +117,15 @@ class Connection:
         self._pending: Deque[Message] = collections.deque()
         self._out = bytearray()
         self._deadlines: Deque[Tuple[int, float]] = collections.deque()  # (end offset, deadline)
-        self._queued = 0                 # bytes ever queued
-        self._written = 0                # bytes ever written
+        self._queued = 0  # bytes ever queued
+        self._written = 0  # bytes ever written
         #: Bytes read from the socket so far (compressed size on the wire).
         self.bytes_received = 0
         self._writer: Optional[gevent.Greenlet] = None
         self._pong_due: Optional[bytes] = None
         self._drained = gevent.event.Event()
         self._drained.set()
-        self._done = gevent.event.Event()   # set once the connection has ended
+        self._done = gevent.event.Event()  # set once the connection has ended
         self._reading = False
         self._ended = False
         self._shut = False
@@ -233,8 +243,7 @@ class Connection:
                 self._close_code = proto.close_code
             self._end()
         elif proto.failure is not None and not self._ended:
-            log.info("websocket %s: %s (closing with %d)", self.peer, proto.failure,
-                     proto.failure.code)
+            log.info("websocket %s: %s (closing with %d)", self.peer, proto.failure, proto.failure.code)
             self._close_code = 1006
             self._end(half=True)
 
@@ -308,8 +317,7 @@ class Connection:
             while self._out and not self._shut:
                 timeout = self._deadlines[0][1] - time.monotonic() if self._deadlines else 0.0
                 if timeout <= 0:
-                    self._abort("write timeout",
-                                f"a write did not finish within {self.write_timeout} s")
+                    self._abort("write timeout", f"a write did not finish within {self.write_timeout} s")
                     return
                 try:
                     wait_write(self._fd, timeout=timeout)

@@ -6,6 +6,7 @@ None when no offer is acceptable.  Inflation is bounded: the caller passes the
 most output it will accept, so a small compressed message can never expand
 past the connection's ``max_size`` (a decompression bomb stops at the limit).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,12 @@ from typing import Any, Dict, List, Optional, Tuple
 __all__ = ["Compression", "Deflate", "negotiate", "parse_extensions"]
 
 _TAIL = b"\x00\x00\xff\xff"
-_PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
-           "server_max_window_bits", "client_max_window_bits")
+_PARAMS = (
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +75,28 @@ class Deflate:
     per key.
     """
 
-    __slots__ = ("threshold", "level", "mem_level", "local_window", "local_no_takeover",
-                 "remote_no_takeover", "share_key", "_compressor", "_decompressor")
+    __slots__ = (
+        "threshold",
+        "level",
+        "mem_level",
+        "local_window",
+        "local_no_takeover",
+        "remote_no_takeover",
+        "share_key",
+        "_compressor",
+        "_decompressor",
+    )
 
-    def __init__(self, *, local_no_takeover: bool = False, remote_no_takeover: bool = False,
-                 local_window: int = 15, threshold: int = 128, level: int = 6, mem_level: int = 8):
+    def __init__(
+        self,
+        *,
+        local_no_takeover: bool = False,
+        remote_no_takeover: bool = False,
+        local_window: int = 15,
+        threshold: int = 128,
+        level: int = 6,
+        mem_level: int = 8,
+    ):
         if local_window < 9:
             raise ValueError("zlib compresses with a window of 9 to 15 bits")
         self.threshold = threshold
@@ -84,8 +106,9 @@ class Deflate:
         self.local_no_takeover = local_no_takeover
         self.remote_no_takeover = remote_no_takeover
         self.share_key: Optional[Tuple[Any, ...]] = (
-            ("deflate", local_window, level, mem_level) if local_no_takeover else None)
-        self._compressor: Optional[Any] = None    # a zlib compress object
+            ("deflate", local_window, level, mem_level) if local_no_takeover else None
+        )
+        self._compressor: Optional[Any] = None  # a zlib compress object
         self._decompressor: Optional[Any] = None  # a zlib decompress object
 
     def compress(self, data: bytes) -> bytes:
@@ -181,11 +204,12 @@ def negotiate(header: str, options: Compression) -> Optional[Tuple[str, Deflate]
                 if key not in _PARAMS or key in seen:
                     raise ValueError(key)
                 seen[key] = value
-            if seen.get("server_no_context_takeover", None) is not None \
-                    or seen.get("client_no_context_takeover", None) is not None:
+            if (
+                seen.get("server_no_context_takeover", None) is not None
+                or seen.get("client_no_context_takeover", None) is not None
+            ):
                 raise ValueError("no_context_takeover takes no value")
-            server_bits = (_bits(seen["server_max_window_bits"])
-                           if "server_max_window_bits" in seen else None)
+            server_bits = _bits(seen["server_max_window_bits"]) if "server_max_window_bits" in seen else None
             client_bits = seen.get("client_max_window_bits")
             client_limit = _bits(client_bits) if client_bits is not None else 15
         except ValueError:
@@ -193,12 +217,10 @@ def negotiate(header: str, options: Compression) -> Optional[Tuple[str, Deflate]
         if server_bits == 8:
             continue  # zlib cannot compress with a 256-byte window
         response = ["permessage-deflate"]
-        local_no_takeover = (options.server_no_context_takeover
-                             or "server_no_context_takeover" in seen)
+        local_no_takeover = options.server_no_context_takeover or "server_no_context_takeover" in seen
         if local_no_takeover:
             response.append("server_no_context_takeover")
-        remote_no_takeover = (options.client_no_context_takeover
-                              or "client_no_context_takeover" in seen)
+        remote_no_takeover = options.client_no_context_takeover or "client_no_context_takeover" in seen
         if remote_no_takeover:
             response.append("client_no_context_takeover")
         # A smaller window than the client allows is always inflatable: only
@@ -209,8 +231,13 @@ def negotiate(header: str, options: Compression) -> Optional[Tuple[str, Deflate]
             response.append(f"server_max_window_bits={server_bits}")
         if "client_max_window_bits" in seen and options.client_max_window_bits is not None:
             response.append(f"client_max_window_bits={min(client_limit, options.client_max_window_bits)}")
-        deflate = Deflate(local_no_takeover=local_no_takeover, remote_no_takeover=remote_no_takeover,
-                          local_window=window, threshold=options.threshold, level=options.level,
-                          mem_level=options.mem_level)
+        deflate = Deflate(
+            local_no_takeover=local_no_takeover,
+            remote_no_takeover=remote_no_takeover,
+            local_window=window,
+            threshold=options.threshold,
+            level=options.level,
+            mem_level=options.mem_level,
+        )
         return "; ".join(response), deflate
     return None

@@ -15,6 +15,7 @@ plus :data:`~socketio_wsgi.wsframes.FRAME_COST` per continuation frame, both
 on the wire and after inflation, so memory per message stays below
 ``max_size`` plus a constant whatever the fragmentation.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -115,8 +116,14 @@ class Protocol:
     peer's close frame; ``failure`` then says what went wrong.
     """
 
-    def __init__(self, *, client: bool = False, max_size: int = 1024 * 1024,
-                 deflate: Optional[Deflate] = None, state: State = State.OPEN):
+    def __init__(
+        self,
+        *,
+        client: bool = False,
+        max_size: int = 1024 * 1024,
+        deflate: Optional[Deflate] = None,
+        state: State = State.OPEN,
+    ):
         self.client = client
         self.max_size = max_size
         self.deflate = deflate
@@ -144,10 +151,10 @@ class Protocol:
         self._mask: Optional[bytes] = None
         self._control = bytearray()
         # the message being assembled
-        self._msg_op = 0            # OP_TEXT / OP_BINARY while a message is open
+        self._msg_op = 0  # OP_TEXT / OP_BINARY while a message is open
         self._msg = bytearray()
-        self._msg_wire = 0          # payload (+ FRAME_COST per extra frame) on the wire
-        self._msg_size = 0          # payload after inflation
+        self._msg_wire = 0  # payload (+ FRAME_COST per extra frame) on the wire
+        self._msg_size = 0  # payload after inflation
         self._inflating = False
         self._utf8: Optional[Any] = None
 
@@ -175,7 +182,7 @@ class Protocol:
                     self._frame_data(b"", True)
             else:
                 take = min(self._remaining, end - pos)
-                chunk = bytes(buf[pos:pos + take])
+                chunk = bytes(buf[pos : pos + take])
                 pos += take
                 mask = self._mask
                 if mask is not None:
@@ -238,7 +245,7 @@ class Protocol:
         elif length == 127:
             if end - pos < 10:
                 return 0
-            length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
             size = 10
         masked = b1 & 0x80
         if masked:
@@ -248,7 +255,7 @@ class Protocol:
         if self._check_header(b0, masked, length):
             return 0
         if masked:
-            self._mask = bytes(buf[pos + size - 4:pos + size])
+            self._mask = bytes(buf[pos + size - 4 : pos + size])
         else:
             self._mask = None
         self._remaining = length
@@ -480,6 +487,7 @@ class Protocol:
 
     def _frame(self, first: int, payload: bytes) -> bytes:
         if self.client:
-            return build_frame(first & 0x0F, payload, masked=True, fin=bool(first & 0x80),
-                               rsv1=bool(first & 0x40))
+            return build_frame(
+                first & 0x0F, payload, masked=True, fin=bool(first & 0x80), rsv1=bool(first & 0x40)
+            )
         return frame_header(first, len(payload)) + payload

@@ -1,4 +1,5 @@
 """The app: checks the settings and loads every app's ``events`` module at start-up."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,7 +23,7 @@ def autodiscover(app_configs: Optional[Iterable[AppConfig]] = None) -> List[str]
     of the apps whose events were loaded.
     """
     loaded = []
-    for app_config in (apps.get_app_configs() if app_configs is None else app_configs):
+    for app_config in apps.get_app_configs() if app_configs is None else app_configs:
         if app_config.name == __package__:  # our own events module only re-exports
             continue
         name = f"{app_config.name}.events"
@@ -48,5 +49,6 @@ class SocketIOConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, conf  # noqa: F401  (checks registers the system checks)
+
         conf.check()
         self.events_loaded = autodiscover()

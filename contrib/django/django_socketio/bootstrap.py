@@ -11,6 +11,7 @@ share one connection.  ``runserver_socketio`` therefore re-executes itself
 through this module (:func:`patched_command`) unless it already runs here;
 users' ``manage.py`` stays unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ RESTART_CODE = 3  # what Django's autoreloader exits with to ask for a restart
 def patched_command(argv: Optional[Sequence[str]] = None) -> List[str]:
     """The command line that runs this process's command again, through this module."""
     import __main__
+
     argv = list(sys.argv if argv is None else argv)
     args = [sys.executable, *(f"-W{opt}" for opt in sys.warnoptions)]
     args += ["-X" + (k if v is True else f"{k}={v}") for k, v in getattr(sys, "_xoptions", {}).items()]
@@ -89,8 +91,11 @@ def supervise(args: List[str], env_name: str) -> int:
                 continue
             if starts == 1 or code == 0:
                 return code
-            print(f"runserver_socketio: the server exited with code {code}; "
-                  "waiting for a file to change", file=sys.stderr, flush=True)
+            print(
+                f"runserver_socketio: the server exited with code {code}; waiting for a file to change",
+                file=sys.stderr,
+                flush=True,
+            )
             before = snapshot()
             while not stopping and snapshot() == before:
                 time.sleep(1.0)
@@ -103,11 +108,13 @@ def supervise(args: List[str], env_name: str) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from gevent import monkey
+
     monkey.patch_all()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] == "-m" and len(argv) < 2:
         sys.exit("usage: python -m django_socketio.bootstrap (script.py | -m module) [args...]")
     from django_socketio import bootstrap as importable
+
     importable.PATCHED_EARLY = True
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]

@@ -13,6 +13,7 @@ them.  Two warnings, both in the ``security`` tag:
 Silence one with ``SILENCED_SYSTEM_CHECKS`` if the site really has no
 logged-in users.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
@@ -24,8 +25,10 @@ from socketio_wsgi.origins import OriginPolicy
 
 __all__ = ["check_origins", "any_host_entries"]
 
-_HINT = ("List only the origins of your own pages, e.g. "
-         "SOCKETIO_ORIGINS = [\"https://example.com\", \"https://www.example.com\"].")
+_HINT = (
+    "List only the origins of your own pages, e.g. "
+    'SOCKETIO_ORIGINS = ["https://example.com", "https://www.example.com"].'
+)
 
 
 def any_host_entries(origins: Any) -> List[str]:
@@ -53,17 +56,25 @@ def check_origins(app_configs: Optional[Sequence[Any]] = None, **kwargs: Any) ->
             return []  # a malformed value is reported by the app's start-up check
         if not wild:
             return []
-        return [Warning(
-            f"SOCKETIO_ORIGINS allows every website ({', '.join(map(repr, wild))}): any page on "
-            "the web can open a Socket.IO connection that carries your users' cookies, and your "
-            "handlers would act as the logged-in user.",
-            hint=_HINT, obj="SOCKETIO_ORIGINS", id="django_socketio.W001")]
+        return [
+            Warning(
+                f"SOCKETIO_ORIGINS allows every website ({', '.join(map(repr, wild))}): any page on "
+                "the web can open a Socket.IO connection that carries your users' cookies, and your "
+                "handlers would act as the logged-in user.",
+                hint=_HINT,
+                obj="SOCKETIO_ORIGINS",
+                id="django_socketio.W001",
+            )
+        ]
     if "*" in list(getattr(settings, "ALLOWED_HOSTS", [])):
-        return [Warning(
-            "SOCKETIO_ORIGINS is not set, so the allowed origins follow ALLOWED_HOSTS, which "
-            "holds '*': any page on the web can open a Socket.IO connection that carries your "
-            "users' cookies, and your handlers would act as the logged-in user.",
-            hint="Set SOCKETIO_ORIGINS to your own origins (ALLOWED_HOSTS may stay as it is). "
-                 + _HINT,
-            obj="ALLOWED_HOSTS", id="django_socketio.W002")]
+        return [
+            Warning(
+                "SOCKETIO_ORIGINS is not set, so the allowed origins follow ALLOWED_HOSTS, which "
+                "holds '*': any page on the web can open a Socket.IO connection that carries your "
+                "users' cookies, and your handlers would act as the logged-in user.",
+                hint="Set SOCKETIO_ORIGINS to your own origins (ALLOWED_HOSTS may stay as it is). " + _HINT,
+                obj="ALLOWED_HOSTS",
+                id="django_socketio.W002",
+            )
+        ]
     return []

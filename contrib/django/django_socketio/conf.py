@@ -7,6 +7,7 @@ default, except ``SOCKETIO_ORIGINS``, which follows ``ALLOWED_HOSTS``.
 Values are checked by socketio_wsgi itself; a bad one raises
 ``ImproperlyConfigured`` naming the setting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,22 @@ from django.core.exceptions import ImproperlyConfigured
 from socketio_wsgi.config import Options
 from socketio_wsgi.origins import OriginPolicy
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MESSAGE_LOG_FORMAT", "option_settings",
-           "setting_name", "host", "port", "message_log_format", "client_url", "resource",
-           "backend", "origins_from_allowed_hosts", "middleware_options", "check"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_MESSAGE_LOG_FORMAT",
+    "option_settings",
+    "setting_name",
+    "host",
+    "port",
+    "message_log_format",
+    "client_url",
+    "resource",
+    "backend",
+    "origins_from_allowed_hosts",
+    "middleware_options",
+    "check",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
@@ -41,8 +55,7 @@ def setting_name(option: str) -> str:
 
 def option_settings() -> Dict[str, str]:
     """``{option: setting name}`` for every middleware option that is a setting."""
-    return {f.name: setting_name(f.name) for f in dataclasses.fields(Options)
-            if f.name not in _NOT_SETTINGS}
+    return {f.name: setting_name(f.name) for f in dataclasses.fields(Options) if f.name not in _NOT_SETTINGS}
 
 
 def _get(name: str, default: Any = _UNSET) -> Any:
@@ -82,8 +95,9 @@ def message_log_format() -> Optional[str]:
     try:
         value % _AnyKey()
     except (TypeError, ValueError) as exc:
-        raise _fail("SOCKETIO_MESSAGE_LOG_FORMAT",
-                    f"must be a %-format with named keys such as %(MESSAGE)s: {exc}") from None
+        raise _fail(
+            "SOCKETIO_MESSAGE_LOG_FORMAT", f"must be a %-format with named keys such as %(MESSAGE)s: {exc}"
+        ) from None
     return value
 
 

@@ -11,6 +11,7 @@ goes through :class:`DjangoHandlers`, which wraps the handler registry:
 - it logs ``connect``, ``refused``, ``disconnect`` and ``error`` lines in
   ``SOCKETIO_MESSAGE_LOG_FORMAT`` (see :mod:`django_socketio.log`).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -39,8 +40,7 @@ class DjangoHandlers:
     """A handler registry (by default the current one, so ``use_registry``
     still works) whose ``fire`` cleans up database connections and logs."""
 
-    def __init__(self, registry: Optional[HandlerRegistry] = None,
-                 message_log: Optional[MessageLog] = None):
+    def __init__(self, registry: Optional[HandlerRegistry] = None, message_log: Optional[MessageLog] = None):
         self._registry = registry
         self.message_log = message_log
 
@@ -51,8 +51,16 @@ class DjangoHandlers:
     def __getattr__(self, name: str) -> Any:  # add, remove, handlers, clear, ...
         return getattr(self.registry, name)
 
-    def fire(self, event: str, channels: Any, request: Any, socket: Any, context: dict,
-             *arg: Any, reason: Optional[str] = None) -> None:
+    def fire(
+        self,
+        event: str,
+        channels: Any,
+        request: Any,
+        socket: Any,
+        context: dict,
+        *arg: Any,
+        reason: Optional[str] = None,
+    ) -> None:
         depth = _depth.get()
         token = _depth.set(depth + 1)
         if depth == 0:

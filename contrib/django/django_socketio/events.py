@@ -9,9 +9,27 @@ They are socketio_wsgi's own objects, so handlers registered here and through
     def message(request, socket, context, message):
         socket.send_and_broadcast_channel(message)
 """
-from socketio_wsgi.errors import EventError
-from socketio_wsgi.events import (Event, on_connect, on_disconnect, on_error, on_finish,
-                                  on_message, on_subscribe, on_unsubscribe)
 
-__all__ = ["Event", "EventError", "on_connect", "on_message", "on_subscribe",
-           "on_unsubscribe", "on_error", "on_disconnect", "on_finish"]
+from socketio_wsgi.errors import EventError
+from socketio_wsgi.events import (
+    Event,
+    on_connect,
+    on_disconnect,
+    on_error,
+    on_finish,
+    on_message,
+    on_subscribe,
+    on_unsubscribe,
+)
+
+__all__ = [
+    "Event",
+    "EventError",
+    "on_connect",
+    "on_message",
+    "on_subscribe",
+    "on_unsubscribe",
+    "on_error",
+    "on_disconnect",
+    "on_finish",
+]

@@ -14,6 +14,7 @@ key of ``request.META`` plus:
 A key missing from ``META`` formats as ``-`` (in 0.3.9 it raised and ended
 the connection).  Line breaks are escaped, so one event is always one line.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -64,5 +65,6 @@ class MessageLog:
 
 def from_settings() -> Optional[MessageLog]:
     from . import conf
+
     fmt = conf.message_log_format()
     return MessageLog(fmt) if fmt is not None else None

@@ -13,6 +13,7 @@ run, as Django's own handler does, so database connections opened by
 middleware are released at once (handlers get their own cleanup, see
 :mod:`django_socketio.dispatch`).
 """
+
 from __future__ import annotations
 
 import io
@@ -85,7 +86,10 @@ class DjangoRequestAdapter:
                 signals.request_finished.send(sender=self.__class__)
         if not getattr(request, _ACCEPTED, False):
             status = response.status_code
-            log.warning("Socket.IO connection from %s refused by middleware: HTTP %d",
-                        environ.get("REMOTE_ADDR", "?"), status)
+            log.warning(
+                "Socket.IO connection from %s refused by middleware: HTTP %d",
+                environ.get("REMOTE_ADDR", "?"),
+                status,
+            )
             raise ConnectionRefused(f"refused by the site's middleware (HTTP {status})")
         return request

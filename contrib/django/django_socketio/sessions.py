@@ -12,6 +12,7 @@ A session the handler created (a visitor without a session cookie) is stored
 but lives only as long as the connection: a socket cannot hand the browser a
 new cookie.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,7 @@ def save_modified_session(request: Any) -> bool:
             return False
         session.save()
     except UpdateError:  # deleted meanwhile, e.g. the user logged out in another tab
-        log.warning("session changes made by a Socket.IO handler were not saved: "
-                    "the session ended meanwhile")
+        log.warning("session changes made by a Socket.IO handler were not saved: the session ended meanwhile")
         return False
     finally:
         session.modified = False

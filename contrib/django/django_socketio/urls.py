@@ -7,6 +7,7 @@
 
 The socket server answers both paths itself before Django sees them.
 """
+
 import re
 
 from django.urls import path, re_path

@@ -5,6 +5,7 @@ other process (plain ``runserver``, ``manage.py shell``, a Celery worker) they
 go through ``SOCKETIO_BACKEND`` when it names a shared backend such as
 ``"redis://127.0.0.1:6379/0"``; without one they raise :class:`NoSocket`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +21,7 @@ def _use_configured_backend() -> None:
         api.current_backend()
     except NoSocket:
         from . import conf
+
         backend = conf.backend()
         if backend is None:
             raise

@@ -1,4 +1,5 @@
 """The two URLs of ``django_socketio.urls``."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,4 +38,5 @@ def socketio(request: HttpRequest) -> HttpResponse:
         "This Socket.IO request reached Django itself. Socket.IO is served by "
         "`manage.py runserver_socketio` or by django_socketio.wsgi.application "
         "under a gevent-websocket server; check the page's SOCKETIO_PORT.\n",
-        content_type="text/plain; charset=utf-8")
+        content_type="text/plain; charset=utf-8",
+    )

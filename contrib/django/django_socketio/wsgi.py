@@ -10,6 +10,7 @@ with its events on a graceful stop::
 (``application`` is built on first access, after the worker has
 monkey-patched with gevent.)
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Optional
@@ -33,6 +34,7 @@ def socketio_options() -> Dict[str, Any]:
     from . import conf
     from .request import DjangoRequestAdapter
     from .sessions import save_session_after
+
     options = conf.middleware_options()
     options["request_adapter"] = DjangoRequestAdapter()
     options["around_handlers"] = save_session_after
@@ -66,11 +68,13 @@ def get_wsgi_application(static: bool = False, handlers: Optional[Any] = None) -
     app: Callable = WSGIHandler()
     if static:
         from django.contrib.staticfiles.handlers import StaticFilesHandler
+
         app = StaticFilesHandler(app)
     message_log = log.from_settings()
     try:
-        middleware = SocketIOMiddleware(_SameServer(app), handlers=DjangoHandlers(handlers, message_log),
-                                        **socketio_options())
+        middleware = SocketIOMiddleware(
+            _SameServer(app), handlers=DjangoHandlers(handlers, message_log), **socketio_options()
+        )
     except ConfigurationError as exc:
         raise ImproperlyConfigured(f"SOCKETIO_* settings: {exc}") from None
     middleware.engine.message_log = message_log

@@ -16,6 +16,7 @@ app's ``<resource>/socket.io.js`` URL on the page's origin.  The tag takes the
 template context; with Django's ``request`` context processor it can see
 which server rendered the page.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,5 +59,10 @@ def socketio(context) -> SafeString:
     literal = json.dumps(client_defaults(request), sort_keys=True).translate(_SCRIPT_ESCAPES)
     nonce = context.get("csp_nonce")
     attrs = format_html(' nonce="{}"', nonce) if nonce else ""
-    return format_html('<script{}>window.SOCKETIO_DEFAULTS = {};</script>\n<script{} src="{}"></script>',
-                       attrs, mark_safe(literal), attrs, client_src())
+    return format_html(
+        '<script{}>window.SOCKETIO_DEFAULTS = {};</script>\n<script{} src="{}"></script>',
+        attrs,
+        mark_safe(literal),
+        attrs,
+        client_src(),
+    )

@@ -12,6 +12,7 @@ supervises one patched child, restarting it when a file changes).
 no argument means ``SOCKETIO_HOST:SOCKETIO_PORT``.  Port 0 picks a free port
 (the line ``SocketIOServer running on host:port`` shows which).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,12 +28,15 @@ from django.db import connections
 
 from ... import bootstrap, conf
 
-ADDRPORT = re.compile(r"""^(?:
+ADDRPORT = re.compile(
+    r"""^(?:
     (?P<addr>
         (?P<ipv4>\d{1,3}(?:\.\d{1,3}){3}) |
         \[(?P<ipv6>[a-fA-F0-9:.]+)\] |
         (?P<fqdn>[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*)
-    ):)?(?P<port>\d+)$""", re.X)
+    ):)?(?P<port>\d+)$""",
+    re.X,
+)
 SHUTDOWN_TIMEOUT = 5.0
 # Loggers shown on the console unless LOGGING configures them: ours at INFO
 # (events, messages, requests), socketio_wsgi's at WARNING (refusals, errors).
@@ -79,15 +83,21 @@ class Command(BaseCommand):
     requires_system_checks: list = []
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("addrport", nargs="?",
-                            help="port or address:port to bind (default SOCKETIO_HOST:SOCKETIO_PORT)")
-        parser.add_argument("--noreload", action="store_false", dest="use_reloader",
-                            help="do not restart the server when a Python file changes")
+        parser.add_argument(
+            "addrport", nargs="?", help="port or address:port to bind (default SOCKETIO_HOST:SOCKETIO_PORT)"
+        )
+        parser.add_argument(
+            "--noreload",
+            action="store_false",
+            dest="use_reloader",
+            help="do not restart the server when a Python file changes",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = parse_addrport(options.get("addrport"), conf.host(), conf.port())
         use_reloader = options.get("use_reloader", True)
         from django.utils import autoreload
+
         in_child = os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true"
         if not bootstrap.PATCHED_EARLY:
             if use_reloader and not in_child:
@@ -123,8 +133,10 @@ class Command(BaseCommand):
             self.stderr.write(f"Error: could not listen on {_display(host, port)}: {exc.strerror or exc}")
             sys.exit(1)
         bound_host, bound_port = server.address[:2]
-        self.stdout.write(f"SocketIOServer running on {_display(bound_host, bound_port)}\n"
-                          "Quit the server with CONTROL-C.", ending="\n")
+        self.stdout.write(
+            f"SocketIOServer running on {_display(bound_host, bound_port)}\nQuit the server with CONTROL-C.",
+            ending="\n",
+        )
         self.stdout.flush()
         stopping = _Stopper(catch_sigint=not supervised)
         if supervised:  # the parent turns Ctrl-C into one SIGTERM for us
@@ -161,6 +173,7 @@ class _Stopper:
     def __init__(self, catch_sigint: bool):
         import gevent
         import gevent.event
+
         self.event = gevent.event.Event()
         self.reloader: Any = None
         self.handlers: list = []
@@ -189,9 +202,11 @@ class _Stopper:
 
 def _app_configs(cls: type) -> list:
     from django.apps import apps
+
     return [c for c in apps.get_app_configs() if isinstance(c, cls)]
 
 
 def _installed(app: str) -> bool:
     from django.apps import apps
+
     return apps.is_installed(app)
