@@ -15,7 +15,8 @@ __all__ = ["Backend", "Deliverable", "MemoryBackend"]
 
 
 class Deliverable(Protocol):
-    session_id: str
+    @property
+    def session_id(self) -> str: ...
 
     def push(self, frame: bytes) -> bool: ...
 
@@ -104,9 +105,9 @@ class MemoryBackend:
                 if sid == exclude or sid in seen:
                     continue
                 seen.add(sid)
-                session = sessions.get(sid)
-                if session is not None:
-                    yield sid, session
+                member = sessions.get(sid)
+                if member is not None:
+                    yield sid, member
 
     def publish(
         self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None

@@ -92,7 +92,8 @@ def _parse_body(
 ) -> Optional[bytes]:
     """The body once complete (``None`` while more bytes are needed)."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        pos, parts, total = start, [], 0
+        pos, total = start, 0
+        parts: List[bytes] = []
         while True:
             line_end = buf.find(b"\r\n", pos)
             if line_end < 0:
@@ -451,10 +452,11 @@ class Client:
                 deadline = time.monotonic() + min(self.timeout, _CLOSE_WAIT)
                 try:
                     self._raw_write(sock, build_frame(OP_CLOSE, close_payload(1000), masked=True), deadline)
-                    self._stream.deadline = deadline
+                    stream, reader = self._ws_parts()
+                    stream.deadline = deadline
                     while True:  # read until the server's close frame or EOF
-                        self._reader.read_message()
-                        self._stream.commit()
+                        reader.read_message()
+                        stream.commit()
                 except (ConnectionClosed, FrameError, MessageTooLarge, TimeoutError, OSError):
                     pass
         finally:
@@ -562,7 +564,7 @@ class Client:
         headers.update(extra)
         lower = {k.lower(): k for k in headers}
         for name, value in self.headers.items():
-            headers.pop(lower.get(name.lower(), name), None)
+            headers.pop(lower.get(name.lower()) or name, None)
             headers[name] = value
         lines = [f"{method} {path} HTTP/1.1"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
@@ -726,9 +728,10 @@ class Client:
 
     def _on_control(self, opcode: int, payload: bytes) -> None:
         # After a rollback the same bytes are parsed again: answer each ping once.
-        if self._stream.pos <= self._control_mark:
+        stream, _ = self._ws_parts()
+        if stream.pos <= self._control_mark:
             return
-        self._control_mark = self._stream.pos
+        self._control_mark = stream.pos
         if opcode == OP_PING and self._sock is not None:
             try:
                 self._raw_write(
@@ -736,6 +739,13 @@ class Client:
                 )
             except (OSError, TimeoutError):
                 pass  # the read side will notice a dead connection
+
+    def _ws_parts(self) -> Tuple["_WSStream", MessageReader]:
+        """The open websocket's buffered stream and frame reader."""
+        stream, reader = self._stream, self._reader
+        if stream is None or reader is None:
+            raise self._closed or ConnectionClosedError("not connected")
+        return stream, reader
 
     def _ws_write(self, opcode: int, data: bytes, deadline: float) -> None:
         if self._sock is None:
@@ -750,10 +760,10 @@ class Client:
     def _ws_read(self, deadline: float) -> None:
         if self._sock is None:
             raise self._closed or ConnectionClosedError("not connected")
-        stream = self._stream
+        stream, reader = self._ws_parts()
         stream.deadline = deadline
         try:
-            opcode, data = self._reader.read_message()
+            opcode, data = reader.read_message()
         except TimeoutError:
             stream.rollback()
             raise

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Any, Deque, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from .commands import MARKERS, plan_batch
 from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
@@ -159,16 +159,19 @@ class Limits:
 class _Event:
     __slots__ = ()
 
+    def _fields(self) -> Tuple[Any, ...]:
+        names: Tuple[str, ...] = self.__slots__
+        return tuple(getattr(self, name) for name in names)
+
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__
-        )
+        return type(self) is type(other) and self._fields() == other._fields()
 
     def __hash__(self) -> int:
-        return hash((type(self),) + tuple(getattr(self, name) for name in self.__slots__))
+        return hash((type(self),) + self._fields())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        names: Tuple[str, ...] = self.__slots__
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(names, self._fields(), strict=True))
         return f"{type(self).__name__}({fields})"
 
 
@@ -224,7 +227,11 @@ class Finish(_Event):
 
 
 Event = Union[Message, Subscribe, Unsubscribe]
-_PLAN_EVENTS = {"message": Message, "subscribe": Subscribe, "unsubscribe": Unsubscribe}
+_PLAN_EVENTS: Dict[str, Callable[[Any], Event]] = {
+    "message": Message,
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+}
 
 
 class SessionCore:

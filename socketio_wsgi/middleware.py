@@ -88,7 +88,7 @@ class SocketIOMiddleware:
         if not self.origin_policy.allows(
             origin, environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")
         ):
-            return _Route(status=403, reason=f"origin {origin[:100]!r} is not allowed")
+            return _Route(status=403, reason=f"origin {(origin or '')[:100]!r} is not allowed")
         session_id = parts[1] if len(parts) > 1 else ""
         if not session_id:
             return _Route(transport)
@@ -138,6 +138,7 @@ class SocketIOMiddleware:
             return text_response(start_response, route.status, route.reason, cors)
         method = environ.get("REQUEST_METHOD", "GET")
         transport, session = route.transport, route.session
+        assert transport is not None  # a route without a status names its transport
         if method == "OPTIONS":
             return self._preflight(environ, start_response, cors)
         try:

@@ -82,6 +82,7 @@ def _js_number(value: float) -> str:
         return "0"
     sign = "-" if value < 0 else ""
     _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    assert isinstance(exponent, int)  # a finite number (NaN and infinities returned above)
     digits = "".join(map(str, digit_tuple))
     k = len(digits)
     n = k + exponent  # the decimal point sits after the n-th digit

@@ -468,8 +468,9 @@ class RedisBackend:
             self._dirty = True  # re-registration will include this change
             return
         self._pending.extend(commands)
-        batch = self._batch
-        self._wake.set()
+        batch, wake = self._batch, self._wake
+        assert batch is not None and wake is not None  # set up by _start()
+        wake.set()
         batch.wait(self.socket_timeout)
 
     def _release(self) -> None:
@@ -549,7 +550,8 @@ class RedisBackend:
                 if pubsub is None:
                     pubsub = self._subscribe()
                     self._dirty = True  # Redis may have lost everything: register again
-                    self._wake.set()
+                    if self._wake is not None:
+                        self._wake.set()
                 delay = BACKOFF_MIN
                 while not self._closed:
                     message = _io(pubsub.get_message, True, READ_WAIT)
@@ -598,9 +600,11 @@ class RedisBackend:
         next_beat = 0.0
         delay = BACKOFF_MIN
         timeout: Optional[float] = 0.0
+        wake = self._wake
+        assert wake is not None  # set up by _start() before the keeper runs
         while not self._closed:
-            self._wake.wait(timeout)
-            self._wake.clear()
+            wake.wait(timeout)
+            wake.clear()
             if not self._subscribed:
                 timeout = None  # the listener wakes us once it is subscribed again
                 continue
@@ -616,7 +620,8 @@ class RedisBackend:
                             pipe.execute_command(*command)
                         _io(pipe.execute)
                     finally:
-                        batch.set()
+                        if batch is not None:
+                            batch.set()
                 if time.monotonic() >= next_beat:
                     ms = int(self.ttl * 1000)
                     if _io(self._heartbeat_script, [], [self._p, self.process_id, ms]):

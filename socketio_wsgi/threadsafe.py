@@ -47,6 +47,7 @@ class HubBridge:
         if self.in_hub_thread():
             return func(*args)
         hub = self.hub
+        assert hub is not None  # in_hub_thread() is True for an unbound bridge
         done = _allocate_lock()
         done.acquire()
         box: list = []

@@ -96,7 +96,9 @@ class XhrPolling(HttpTransport):
                 if environ is not None:
                     watcher = watch_hangup(environ, on_hangup)
                 session.wait(
-                    waiter, time.monotonic() + self.engine.options.polling_duration, stop=hung_up.__len__
+                    waiter,
+                    time.monotonic() + self.engine.options.polling_duration,
+                    stop=lambda: bool(hung_up),
                 )
         finally:
             stop_watch(watcher)
