@@ -51,6 +51,7 @@ def main() -> int:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         env.setdefault("SOCKETIO_TEST_NPM_DIR", str(REPO / ".cache" / "npm"))
+        env.setdefault("SOCKETIO_TEST_NPM_V4_DIR", str(REPO / ".cache" / "npm-v4"))
         env.setdefault("SOCKETIO_BENCH_NODE_DIR", str(REPO / ".cache" / "bench-node"))
         probe = ("import django_socketio, socketio_wsgi, socketio_wsgi.static as s, os, sysconfig;"
                  "print(sysconfig.get_paths()['purelib']);"
