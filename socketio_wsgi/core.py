@@ -24,8 +24,7 @@ States move only along :data:`TRANSITIONS`; anything else raises
 from __future__ import annotations
 
 import enum
-from collections import deque
-from typing import Any, Callable, Deque, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from .commands import MARKERS, plan_batch
 from .errors import LimitExceeded, MessageTooLarge, ProtocolError, UsageError
@@ -252,6 +251,7 @@ class SessionCore:
         "state",
         "close_reason",
         "_inbox",
+        "_taken",
         "_queue",
         "queued_bytes",
         "_channels",
@@ -273,8 +273,12 @@ class SessionCore:
         self.polling = polling
         self.state = CONNECTING
         self.close_reason: Optional[str] = None
-        self._inbox: Deque[Event] = deque()
-        self._queue: Deque[bytes] = deque()
+        # Lists, not deques: a deque costs 760 bytes even when empty, and an
+        # idle connection should cost as little as possible.  The inbox is
+        # consumed by position (``_taken``) and emptied once all is taken.
+        self._inbox: List[Event] = []
+        self._taken = 0
+        self._queue: List[bytes] = []
         self.queued_bytes = 0
         self._channels: Dict[str, None] = {}
         self._channel_key: Optional[FrozenSet[str]] = frozenset()
@@ -319,7 +323,8 @@ class SessionCore:
             return False
         self._move(CLOSING)
         self.close_reason = reason
-        self._inbox.clear()
+        self._inbox = []
+        self._taken = 0
         self._gap_deadline = None
         self.hb_next = None
         if reason in Reason.ABORTING:
@@ -350,11 +355,13 @@ class SessionCore:
         channels = tuple(self._channels)
         self._channels = {}
         self._channel_key = frozenset()
-        self._inbox.clear()
+        self._inbox = []
+        self._taken = 0
         return channels
 
     def _drop_all(self) -> None:
-        self._inbox.clear()
+        self._inbox = []
+        self._taken = 0
         self.drop_queue()
         self._channels = {}
         self._channel_key = frozenset()
@@ -401,7 +408,7 @@ class SessionCore:
                     self._heartbeat_echo(arg)
                 else:
                     inbox.append(_PLAN_EVENTS[kind](arg))
-        if len(inbox) > limits.max_messages_per_payload:
+        if len(inbox) - self._taken > limits.max_messages_per_payload:
             # Payloads that raced in faster than they were delivered.
             self.close(Reason.LIMIT_EXCEEDED)
             raise LimitExceeded(
@@ -414,14 +421,17 @@ class SessionCore:
         inbox = self._inbox
         if self.state is not OPEN or not inbox:
             return []
-        if limit is None or limit >= len(inbox):
-            events = list(inbox)
-            inbox.clear()
+        start = self._taken
+        if limit is None or start + limit >= len(inbox):
+            events = inbox[start:] if start else inbox
+            self._inbox = []
+            self._taken = 0
             return events
-        return [inbox.popleft() for _ in range(limit)]
+        self._taken = start + limit
+        return inbox[start : start + limit]
 
     def has_events(self) -> bool:
-        return bool(self._inbox) and self.state is OPEN
+        return len(self._inbox) > self._taken and self.state is OPEN
 
     # -- channels ----------------------------------------------------------------
     @property
