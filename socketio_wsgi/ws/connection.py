@@ -23,12 +23,11 @@ One :class:`Connection` per upgraded socket:
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import socket
 import time
-from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import gevent
 import gevent.event
@@ -114,9 +113,10 @@ class Connection:
         self._sock = sock
         self._fd = sock.fileno()
         self._read = rfile.read1
-        self._pending: Deque[Message] = collections.deque()
+        # Lists, not deques (760 bytes each even when empty): both stay short.
+        self._pending: List[Message] = []
         self._out = bytearray()
-        self._deadlines: Deque[Tuple[int, float]] = collections.deque()  # (end offset, deadline)
+        self._deadlines: List[Tuple[int, float]] = []  # (end offset, deadline)
         self._queued = 0  # bytes ever queued
         self._written = 0  # bytes ever written
         #: Bytes read from the socket so far (compressed size on the wire).
@@ -185,7 +185,7 @@ class Connection:
             if self._ended:
                 raise ConnectionClosed(self._close_reason, code=self._close_code)
             self._read_once(deadline)
-        return pending.popleft()
+        return pending.pop(0)
 
     def _read_once(self, deadline: Optional[float]) -> None:
         """Read once from the socket and act on what arrived."""
@@ -301,7 +301,7 @@ class Connection:
             self._written += sent
             deadlines = self._deadlines
             while deadlines and deadlines[0][0] <= self._written:
-                deadlines.popleft()
+                deadlines.pop(0)
         if out:
             self._drained.clear()
             if self._writer is None:
