@@ -253,7 +253,7 @@ def _dumps(value: Any, attachments: Optional[List[bytes]]) -> str:
 
 
 def _header(kind: int, namespace: str, id: Optional[int], attachments: int = 0) -> str:
-    head = str(kind)
+    head = str(int(kind))  # str() of an IntEnum member is its name before Python 3.11
     if attachments:
         head += f"{attachments}-"
     if namespace != "/":

@@ -36,7 +36,13 @@ class HubBridge:
     def alive(self) -> bool:
         """False once the bound hub's thread has ended (a stopped server's)."""
         thread = self._thread
-        return thread is None or thread.is_alive()
+        try:
+            return thread is None or thread.is_alive()
+        except RuntimeError:
+            # Python 3.13: bound in a greenlet that has ended since (a monkey-patched
+            # greenlet's dummy thread), whose is_alive() raises instead of answering
+            # True as it does up to 3.12; the hub's own thread is still there.
+            return True
 
     def in_hub_thread(self) -> bool:
         hub = self.hub
