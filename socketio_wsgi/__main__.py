@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from .config import ALL_TRANSPORTS, Options
+from .config import ALL_TRANSPORTS, COUNT_OPTIONS, SECONDS_OPTIONS, Options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,28 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take client address/scheme from X-Forwarded-For/-Proto",
     )
-    for name in (
-        "heartbeat_interval",
-        "heartbeat_timeout",
-        "close_timeout",
-        "polling_duration",
-        "write_timeout",
-    ):
+    for name in SECONDS_OPTIONS:
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,
             default=getattr(defaults, name),
             help=f"seconds (default {getattr(defaults, name)})",
         )
-    for name in (
-        "max_message_size",
-        "max_payload_size",
-        "max_queue_messages",
-        "max_queue_bytes",
-        "max_sessions",
-        "max_channels_per_session",
-        "max_messages_per_payload",
-    ):
+    for name in COUNT_OPTIONS:
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=int,

@@ -13,6 +13,24 @@ STREAMING_TRANSPORTS = ("websocket", "flashsocket", "htmlfile", "xhr-multipart")
 POLLING_TRANSPORTS = ("xhr-polling", "jsonp-polling")
 ALL_TRANSPORTS = STREAMING_TRANSPORTS + POLLING_TRANSPORTS
 MiB = 1024 * 1024
+#: Options that are a positive number of seconds, and positive integer limits
+#: (validated here; the runner makes a flag of each).
+SECONDS_OPTIONS = (
+    "heartbeat_interval",
+    "heartbeat_timeout",
+    "close_timeout",
+    "polling_duration",
+    "write_timeout",
+)
+COUNT_OPTIONS = (
+    "max_message_size",
+    "max_payload_size",
+    "max_queue_messages",
+    "max_queue_bytes",
+    "max_sessions",
+    "max_channels_per_session",
+    "max_messages_per_payload",
+)
 
 
 @dataclasses.dataclass
@@ -72,25 +90,11 @@ class Options:
         if unknown:
             raise ConfigurationError(f"unknown transports {unknown}; choose from {list(ALL_TRANSPORTS)}")
         self.transports = tuple(self.transports)
-        for name in (
-            "heartbeat_interval",
-            "heartbeat_timeout",
-            "close_timeout",
-            "polling_duration",
-            "write_timeout",
-        ):
+        for name in SECONDS_OPTIONS:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-        for name in (
-            "max_message_size",
-            "max_payload_size",
-            "max_queue_messages",
-            "max_queue_bytes",
-            "max_sessions",
-            "max_channels_per_session",
-            "max_messages_per_payload",
-        ):
+        for name in COUNT_OPTIONS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
