@@ -226,11 +226,11 @@ class Finish(_Event):
 
 
 Event = Union[Message, Subscribe, Unsubscribe]
-_PLAN_EVENTS: Dict[str, Callable[[Any], Event]] = {
-    "message": Message,
+_CHANNEL_EVENTS: Dict[str, Callable[[str], Event]] = {
     "subscribe": Subscribe,
     "unsubscribe": Unsubscribe,
 }
+_CHANNEL_EVENT_TYPES = frozenset((Subscribe, Unsubscribe))
 
 
 class SessionCore:
@@ -276,7 +276,10 @@ class SessionCore:
         # Lists, not deques: a deque costs 760 bytes even when empty, and an
         # idle connection should cost as little as possible.  The inbox is
         # consumed by position (``_taken``) and emptied once all is taken.
-        self._inbox: List[Event] = []
+        # A message is queued as its bare value and becomes a Message only when
+        # taken: a payload of thousands of messages costs no GC-tracked object
+        # per message until its slice is delivered.
+        self._inbox: List[Any] = []
         self._taken = 0
         self._queue: List[bytes] = []
         self.queued_bytes = 0
@@ -401,13 +404,15 @@ class SessionCore:
             raise
         inbox = self._inbox
         if plan is None:
-            inbox.extend(map(Message, values))
+            inbox.extend(values)
         else:
             for kind, arg in plan:
                 if kind == "heartbeat":
                     self._heartbeat_echo(arg)
+                elif kind == "message":
+                    inbox.append(arg)
                 else:
-                    inbox.append(_PLAN_EVENTS[kind](arg))
+                    inbox.append(_CHANNEL_EVENTS[kind](arg))
         if len(inbox) - self._taken > limits.max_messages_per_payload:
             # Payloads that raced in faster than they were delivered.
             self.close(Reason.LIMIT_EXCEEDED)
@@ -423,12 +428,13 @@ class SessionCore:
             return []
         start = self._taken
         if limit is None or start + limit >= len(inbox):
-            events = inbox[start:] if start else inbox
+            items = inbox[start:] if start else inbox
             self._inbox = []
             self._taken = 0
-            return events
-        self._taken = start + limit
-        return inbox[start : start + limit]
+        else:
+            self._taken = start + limit
+            items = inbox[start : start + limit]
+        return [item if type(item) in _CHANNEL_EVENT_TYPES else Message(item) for item in items]
 
     def has_events(self) -> bool:
         return len(self._inbox) > self._taken and self.state is OPEN

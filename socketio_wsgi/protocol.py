@@ -144,11 +144,46 @@ def encode_json(value: Any) -> str:
     return encode_frame(JSON_PREFIX + _dumps(value))
 
 
+def _split_plain(payload: str, limit: int) -> Optional[List[str]]:
+    """The common case in a few C-level calls: no frame's data holds ``~m~``.
+
+    Returns the frames' data, or ``None`` when the split does not line up
+    with the announced lengths (a frame holds ``~m~``, or the payload is
+    malformed): the exact parser then decides.  Raises
+    :class:`LimitExceeded` once ``limit`` frames line up and more follow; only
+    those frames are split, however many the payload announces.
+    """
+    over = limit >= 0 and payload.count(FRAME) > 2 * limit
+    parts = payload.split(FRAME, 2 * limit + 1) if over else payload.split(FRAME)
+    if over:
+        parts.pop()  # what follows the opening of frame limit + 1
+    if parts[0] or len(parts) % 2 == 0:
+        return None
+    lengths, data = parts[1::2], parts[2::2]
+    if lengths:
+        digits = "".join(lengths)
+        if not (digits.isdigit() and digits.isascii() and all(lengths)):
+            return None
+        if max(map(len, lengths)) > _MAX_LENGTH_DIGITS or list(map(int, lengths)) != list(map(len, data)):
+            return None
+    if over:
+        raise LimitExceeded(f"a payload may hold at most {limit} messages")
+    return data
+
+
 def _decode_bmp(payload: str, limit: int) -> List[str]:
+    fast = _split_plain(payload, limit)
+    return _scan_bmp(payload, limit) if fast is None else fast
+
+
+def _scan_bmp(payload: str, limit: int) -> List[str]:
+    """The exact parser: frame by frame, by the announced lengths."""
     out: List[str] = []
     pos = 0
     end = len(payload)
     while pos < end:
+        if len(out) == limit:
+            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         if not payload.startswith(FRAME, pos):
             raise ProtocolError(f"expected '~m~' at offset {pos}")
         digits_start = pos + 3
@@ -162,8 +197,6 @@ def _decode_bmp(payload: str, limit: int) -> List[str]:
         start = digits_end + 3
         if start + length > end:
             raise ProtocolError(f"frame announces {length} units but only {end - start} remain")
-        if len(out) == limit:
-            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         out.append(payload[start : start + length])
         pos = start + length
     return out
@@ -178,12 +211,14 @@ def _decode_astral(payload: str, limit: int) -> List[str]:
     pos = 0
     end = len(units)
     while pos < end:
+        if len(out) == limit:
+            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         if not units.startswith(frame, pos):
             raise ProtocolError(f"expected '~m~' at unit {pos // 2}")
         digits_start = pos + 6
         i = digits_start
-        limit = min(end - 1, digits_start + 2 * _MAX_LENGTH_DIGITS)
-        while i < limit and units[i + 1] == "\x00" and "0" <= units[i] <= "9":
+        scan_end = min(end - 1, digits_start + 2 * _MAX_LENGTH_DIGITS)
+        while i < scan_end and units[i + 1] == "\x00" and "0" <= units[i] <= "9":
             i += 2
         digits = units[digits_start:i:2]
         if not digits:
@@ -198,8 +233,6 @@ def _decode_astral(payload: str, limit: int) -> List[str]:
         data = raw[start : start + length].decode("utf-16-le", "surrogatepass")
         if _SURROGATE.search(data):
             raise ProtocolError("frame length splits a surrogate pair")
-        if len(out) == limit:
-            raise LimitExceeded(f"a payload may hold at most {limit} messages")
         out.append(data)
         pos = start + length
     return out

@@ -20,7 +20,7 @@ from typing import Any
 import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker
 
-from .server import SocketIOHandler, find_middleware
+from .server import SocketIOHandler, find_middleware, prepare_heap
 
 __all__ = ["GeventSocketIOWorker"]
 
@@ -33,6 +33,10 @@ class GeventSocketIOWorker(GeventPyWSGIWorker):
         if middleware is not None and middleware.engine.accepting:
             grace = max(0.0, min(5.0, float(self.cfg.graceful_timeout) - 1.0))
             gevent.spawn(middleware.engine.shutdown, grace)
+
+    def run(self) -> None:
+        prepare_heap()  # the app is loaded by now
+        super().run()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._shut_sessions()

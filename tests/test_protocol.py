@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from socketio_wsgi import protocol
 from socketio_wsgi.errors import UsageError
+from socketio_wsgi.errors import LimitExceeded
 from socketio_wsgi.protocol import (Heartbeat, ProtocolError, decode, decode_frames, encode,
                                     encode_frame, encode_heartbeat, encode_json, encode_many,
                                     parse_message, utf16_len)
@@ -430,6 +431,54 @@ frame_pieces = st.lists(
 @given(frame_pieces)
 def test_decode_frame_like_input_never_crashes(pieces):
     _decode_or_protocol_error("".join(pieces))
+
+
+def _outcome(parse, payload, limit):
+    try:
+        return parse(payload, limit)
+    except ProtocolError as exc:
+        return type(exc)
+
+
+@FUZZ
+@given(frame_pieces, st.integers(min_value=-1, max_value=4))
+def test_split_fast_path_agrees_with_the_exact_scanner(pieces, limit):
+    # The C-level split is only a shortcut: whenever it answers, the
+    # frame-by-frame scanner gives the same frames (or the same error).
+    payload = "".join(pieces)
+    if not payload.isascii():
+        return
+    fast = _outcome(protocol._split_plain, payload, limit)
+    if fast is not None:
+        assert fast == _outcome(protocol._scan_bmp, payload, limit)
+
+
+@pytest.mark.parametrize("payload, limit, expected", [
+    ("~m~4~m~a~m~", -1, ["a~m~"]),                 # data holding the separator
+    ("~m~003~m~abc~m~0~m~", -1, ["abc", ""]),
+    ("~m~1~m~a~m~1~m~b~m~1~m~c", 2, LimitExceeded),
+    ("~m~1~m~a~m~1~m~b", 2, ["a", "b"]),
+    ("~m~1~m~a~m~x", 1, LimitExceeded),           # over the limit, malformed after it
+    ("~m~1~m~a~m~x", -1, ProtocolError),
+    ("~m~2~m~a", -1, ProtocolError),
+])
+def test_split_fast_path_edge_cases(payload, limit, expected):
+    got = _outcome(protocol._decode_bmp, payload, limit)
+    assert got == expected
+    assert _outcome(protocol._scan_bmp, payload, limit) == expected
+
+
+def test_the_message_limit_holds_for_astral_text_too():
+    # The UTF-16 scanner once reused the limit's name for a loop bound.
+    payload = encode_frame("\U0001f600") * 5
+    assert len(decode_frames(payload, max_messages=5)) == 5
+    with pytest.raises(LimitExceeded):
+        decode_frames(payload, max_messages=4)
+
+
+def test_a_payload_of_a_million_frames_is_refused_after_the_limit():
+    with pytest.raises(LimitExceeded):
+        decode_frames("~m~1~m~a" * 1_000_000, max_messages=10_000)
 
 
 @FUZZ

@@ -137,3 +137,30 @@ def test_shutdown_lets_a_polling_client_collect_what_was_queued(runner):
     assert r.proc.wait(15) == 0
     assert time.monotonic() - started < 9  # it did not wait out the whole grace period
     assert f"disconnect {client.session_id} server shutdown" in r.lines()
+
+
+HEAP_PROBE = """
+import gc, sys
+def rss_mib():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) // 1024 for l in fh if l.startswith("VmRSS:"))
+from socketio_wsgi.server import prepare_heap
+prepare_heap()
+frozen = gc.get_freeze_count()
+first = bytearray(300_000); del first  # glibc raises its threshold after a large free
+before = rss_mib()
+small, large = [], []
+for _ in range(100):  # large messages interleaved with long-lived small objects
+    large.append(bytearray(300_000)); small.append(bytearray(600))
+del large
+print(frozen, before, rss_mib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and glibc's malloc")
+def test_the_runner_heap_returns_large_buffers_and_freezes_startup_objects():
+    out = subprocess.run([sys.executable, "-c", HEAP_PROBE], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    frozen, before, after = map(int, out)
+    assert frozen > 1000  # start-up objects are out of every later collection
+    assert after - before < 10  # 30 MB of freed large buffers went back to the system
