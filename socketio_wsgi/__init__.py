@@ -1,4 +1,4 @@
-"""Socket.IO 0.6 for any WSGI application, on gevent.
+"""Socket.IO 0.6 and Socket.IO 4 clients for any WSGI application, on gevent.
 
 Wrap an app with :class:`SocketIOMiddleware`, register handlers with the
 events in :mod:`socketio_wsgi.events`, and run it with :func:`serve` or
@@ -7,7 +7,7 @@ events in :mod:`socketio_wsgi.events`, and run it with :func:`serve` or
 
 from __future__ import annotations
 
-from .api import broadcast, broadcast_channel, send, set_backend
+from .api import broadcast, broadcast_channel, emit, emit_broadcast, emit_channel, send, set_backend
 from .config import Options
 from .core import Reason, State
 from .errors import (
@@ -29,6 +29,7 @@ from .events import (
     on_connect,
     on_disconnect,
     on_error,
+    on_event,
     on_finish,
     on_message,
     on_subscribe,
@@ -49,6 +50,9 @@ __all__ = [
     "broadcast",
     "broadcast_channel",
     "send",
+    "emit",
+    "emit_broadcast",
+    "emit_channel",
     "set_backend",
     "SocketIOError",
     "ProtocolError",
@@ -74,5 +78,6 @@ __all__ = [
     "on_error",
     "on_disconnect",
     "on_finish",
+    "on_event",
     "__version__",
 ]

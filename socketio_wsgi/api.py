@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from .channels import Backend
 from .errors import NoSocket
-from .socket import encode_frame_bytes
+from .outbound import Emission, Frame
+from .socket import outgoing
 from .threadsafe import HubBridge
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,6 +30,9 @@ __all__ = [
     "broadcast",
     "broadcast_channel",
     "send",
+    "emit",
+    "emit_broadcast",
+    "emit_channel",
     "set_backend",
     "use_backend",
     "current_backend",
@@ -105,17 +109,26 @@ def current_backend() -> Route:
 
 def send_via(route: Route, session_id: str, message: Any) -> None:
     """:func:`send` through one ``(backend, bridge)`` route."""
+    deliver_via(route, session_id, outgoing(message))
+
+
+def deliver_via(route: Route, session_id: str, frame: Frame) -> None:
+    """Hand ``frame`` to one session through one route; NoSocket if unknown."""
     backend, bridge = route
-    frame = encode_frame_bytes(message)
     if not bridge.call(backend.send, str(session_id), frame):
         raise NoSocket(f"there is no client with session id {session_id!r}")
 
 
 def broadcast_via(route: Route, message: Any, channel: Optional[str] = None) -> int:
     """:func:`broadcast` (or, with ``channel``, :func:`broadcast_channel`) through one route."""
+    return publish_via(route, outgoing(message), channel)
+
+
+def publish_via(route: Route, frame: Frame, channel: Optional[str] = None) -> int:
+    """Hand ``frame`` to every client (or every holder of ``channel``)."""
     backend, bridge = route
     channels = None if channel is None else (channel,)
-    reached = bridge.call(backend.publish, encode_frame_bytes(message), channels, None)
+    reached = bridge.call(backend.publish, frame, channels, None)
     if not reached:
         raise NoSocket(
             "there are no clients" if channel is None else f"there are no clients on channel {channel!r}"
@@ -136,3 +149,24 @@ def broadcast(message: Any) -> int:
 def broadcast_channel(message: Any, channel: str) -> int:
     """Send ``message`` to every holder of ``channel``; NoSocket if none."""
     return broadcast_via(current_backend(), message, channel)
+
+
+def _emission(event: str, args: Any) -> Emission:
+    emission = Emission(event, tuple(args))
+    emission.v06()  # encoded (and checked) here, once
+    return emission
+
+
+def emit(session_id: str, event: str, *args: Any) -> None:
+    """Emit the named event ``event`` to one session; NoSocket if it does not exist."""
+    deliver_via(current_backend(), session_id, _emission(event, args))
+
+
+def emit_broadcast(event: str, *args: Any) -> int:
+    """Emit ``event`` to every connected client; NoSocket if there is none."""
+    return publish_via(current_backend(), _emission(event, args))
+
+
+def emit_channel(event: str, *args: Any, channel: str) -> int:
+    """Emit ``event`` to every holder of ``channel``; NoSocket if none."""
+    return publish_via(current_backend(), _emission(event, args), channel)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, Iterator, Optional, Protocol, Tuple
 
+from .outbound import Frame
+
 __all__ = ["Backend", "Deliverable", "MemoryBackend"]
 
 
@@ -18,7 +20,7 @@ class Deliverable(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    def push(self, frame: bytes) -> bool: ...
+    def push(self, frame: Frame) -> bool: ...
 
 
 class Backend(Protocol):
@@ -33,13 +35,13 @@ class Backend(Protocol):
     def unsubscribe(self, session_id: str, channel: str) -> bool: ...
 
     def publish(
-        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+        self, frame: Frame, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
     ) -> int:
         """Deliver to every session (``channels=None``) or to every holder of
         any of ``channels``, each at most once, skipping ``exclude``.  Returns
         how many sessions it reached (0 means nobody)."""
 
-    def send(self, session_id: str, frame: bytes) -> bool: ...
+    def send(self, session_id: str, frame: Frame) -> bool: ...
 
     def session_count(self) -> int: ...
 
@@ -110,7 +112,7 @@ class MemoryBackend:
                     yield sid, member
 
     def publish(
-        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+        self, frame: Frame, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
     ) -> int:
         if isinstance(channels, str):
             channels = (channels,)
@@ -134,7 +136,7 @@ class MemoryBackend:
                 reached += 1
         return reached
 
-    def send(self, session_id: str, frame: bytes) -> bool:
+    def send(self, session_id: str, frame: Frame) -> bool:
         session = self.sessions.get(session_id)
         return session is not None and session.push(frame)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, ContextManager, Dict, Optional
+from typing import Any, Callable, ContextManager, Dict, Optional, Type
 
 import gevent
 
@@ -32,15 +32,19 @@ from .core import (
     SessionCore,
     State,
     Subscribe,
+    Unsubscribe,
     Unsubscribed,
 )
 from .errors import ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable, TooManyHandshakes
 from .events import HandlerRegistry, current_registry
+from .outbound import records
 from .ratelimit import HandshakeLimiter
 from .request import WSGIRequest
 from .session import Session, new_session_id
+from .sio5 import Ack, Event
 from .socket import Socket
 from .threadsafe import HubBridge
+from .v4session import Translations, V4Session, ack_args
 
 __all__ = ["Engine", "Stats", "SLICE"]
 
@@ -92,6 +96,10 @@ class Engine:
         #: Closed polling sessions whose queued messages a last poll may still collect.
         self.draining: Dict[str, Session] = {}
         self.started = time.time()
+        #: 0.6 payloads turned into Socket.IO 4 records, once per broadcast.
+        self.translations = Translations()
+        #: The Engine.IO 4 endpoint serving Socket.IO 4 clients (set by the middleware).
+        self.v4_endpoint: Any = None
 
     @property
     def loop(self) -> Any:
@@ -99,8 +107,9 @@ class Engine:
         return gevent.get_hub().loop
 
     # -- creation -----------------------------------------------------------------
-    def new_session(self, transport: str, environ: dict) -> Session:
-        """A new session (CONNECTING); raises :class:`ServiceUnavailable`."""
+    def admit(self, environ: dict, extra: int = 0) -> None:
+        """Raise :class:`ServiceUnavailable` unless a new client may start
+        (``extra``: connections not yet counted as sessions)."""
         if not self.accepting:
             raise ServiceUnavailable("the server is shutting down")
         limiter = self.handshake_limiter
@@ -108,7 +117,22 @@ class Engine:
             raise TooManyHandshakes(
                 f"more than {self.options.max_handshakes_per_minute} new sessions a minute from this address"
             )
-        if len(self.sessions) >= self.options.max_sessions:
+        if len(self.sessions) + extra >= self.options.max_sessions:
+            raise ServiceUnavailable(f"{len(self.sessions) + extra} sessions are open (max_sessions)")
+
+    def new_session(
+        self,
+        transport: str,
+        environ: dict,
+        session_class: Type[Session] = Session,
+        admitted: bool = False,
+        **extra: Any,
+    ) -> Session:
+        """A new session (CONNECTING); raises :class:`ServiceUnavailable`
+        (unless ``admitted``: :meth:`admit` already let its client in)."""
+        if not admitted:
+            self.admit(environ)
+        elif len(self.sessions) >= self.options.max_sessions:
             raise ServiceUnavailable(f"{len(self.sessions)} sessions are open (max_sessions)")
         self.bridge.bind_current()
         session_id = new_session_id()
@@ -120,7 +144,7 @@ class Engine:
             heartbeats=transport in STREAMING_TRANSPORTS,
             polling=transport in POLLING_TRANSPORTS,
         )
-        session = Session(self, transport, core, environ.get("HTTP_ORIGIN"))
+        session = session_class(self, transport, core, environ.get("HTTP_ORIGIN"), **extra)
         session.socket = Socket(session)
         session.request = self.request_adapter(environ)
         self.sessions[session_id] = session
@@ -140,7 +164,7 @@ class Engine:
         """
         with session.lock:
             try:
-                self._fire("on_connect", session)
+                self._fire("on_connect", session, auth=session.auth)
             except ConnectionRefused as refused:
                 log.info("session %s refused by on_connect: %s", session.session_id, refused.reason)
                 session.core.refuse()
@@ -160,7 +184,9 @@ class Engine:
         return session.state is State.OPEN
 
     # -- handlers ---------------------------------------------------------------------
-    def _fire(self, event: str, session: Session, *arg: Any, reason: Optional[str] = None) -> None:
+    def _fire(
+        self, event: str, session: Session, *arg: Any, reason: Optional[str] = None, auth: Any = None
+    ) -> None:
         hook = self.around_handlers
         if hook is None:
             self.handlers.fire(
@@ -171,6 +197,7 @@ class Engine:
                 session.context,
                 *arg,
                 reason=reason,
+                auth=auth,
             )
             return
         with hook(session.request):
@@ -182,7 +209,91 @@ class Engine:
                 session.context,
                 *arg,
                 reason=reason,
+                auth=auth,
             )
+
+    def _fire_named(self, session: Session, name: str, args: Any) -> Any:
+        hook = self.around_handlers
+        if hook is None:
+            return self.handlers.fire_named(
+                session.namespace,
+                name,
+                session.core.channel_key,
+                session.request,
+                session.socket,
+                session.context,
+                args,
+            )
+        with hook(session.request):
+            return self.handlers.fire_named(
+                session.namespace,
+                name,
+                session.core.channel_key,
+                session.request,
+                session.socket,
+                session.context,
+                args,
+            )
+
+    # -- Socket.IO 4 events ---------------------------------------------------------
+    def run_event(self, session: V4Session, packet: Event) -> None:
+        """Run one Socket.IO 4 event of ``session``: ``"message"`` reaches
+        ``on_message`` (one argument as is, several as a list), the channel
+        markers subscribe and unsubscribe, any other name its ``on_event``
+        handlers; then the ack, if the client asked for one (a handler's
+        return value).  A limit the client broke raises its ProtocolError
+        once the session is closed."""
+        core = session.core
+        broke: Optional[ProtocolError] = None
+        with session.lock:
+            if core.state is not OPEN:
+                return
+            name, args = packet.name, packet.args
+            result: Any = None
+            if name == "message":
+                broke = self._run(session, Message(args[0] if len(args) == 1 else (list(args) or None)))
+            elif name == "__subscribe__" or name == "__unsubscribe__":
+                if len(args) < 1 or not isinstance(args[0], str) or not args[0]:
+                    broke = ProtocolError(f"{name} needs a channel name (a non-empty str)")
+                    self.stats.protocol_errors += 1
+                    log.warning("session %s: %s; closing it", session.session_id, str(broke))
+                    core.close(Reason.PROTOCOL_ERROR)
+                else:
+                    event = Subscribe(args[0]) if name == "__subscribe__" else Unsubscribe(args[0])
+                    broke = self._run(session, event)
+            else:
+                self.stats.messages_in += 1
+                try:
+                    result = self._fire_named(session, str(name), args)
+                except Exception as exc:
+                    self._handler_failed(session, exc)
+            if packet.id is not None and broke is None and core.state is OPEN:
+                try:
+                    session.push_records(records(Ack(packet.id, ack_args(result), session.namespace)))
+                except Exception as exc:  # a return value JSON cannot carry
+                    self._handler_failed(session, exc)
+        if core.state is CLOSING:
+            self.finish_close(session)
+        if broke is not None:
+            raise broke
+
+    def run_ack(self, session: V4Session, packet: Ack) -> None:
+        """A Socket.IO 4 client's ack of a server emit: run its callback."""
+        callback = session.take_ack(packet.id)
+        if callback is None:
+            log.warning(
+                "session %s: an ack for id %d, which was never sent; ignored", session.session_id, packet.id
+            )
+            return
+        with session.lock:
+            if session.core.state is not OPEN:
+                return
+            try:
+                callback(*packet.args)
+            except Exception as exc:
+                self._handler_failed(session, exc)
+        if session.core.state is CLOSING:
+            self.finish_close(session)
 
     # -- inbound --------------------------------------------------------------------
     def receive(self, session: Session, payload: str) -> None:
@@ -359,6 +470,8 @@ class Engine:
     def close_all(self, reason: str = Reason.SERVER_SHUTDOWN) -> None:
         for session in list(self.sessions.values()):
             self.close(session, reason)
+        if self.v4_endpoint is not None:
+            self.v4_endpoint.close_all()
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Refuse new sessions, close every session (with the proper events), and
@@ -368,6 +481,8 @@ class Engine:
             self.close(session, Reason.SERVER_SHUTDOWN)
             if session.transport in POLLING_TRANSPORTS and session.has_queued():
                 self.draining[session.session_id] = session
+        if self.v4_endpoint is not None:
+            self.v4_endpoint.close_all()
         deadline = time.monotonic() + grace
         while self.draining and time.monotonic() < deadline:
             gevent.sleep(0.05)

@@ -17,7 +17,7 @@ import contextlib
 import inspect
 import re
 import threading
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Pattern, Set, Tuple
 
 from .errors import EventError
 
@@ -34,6 +34,7 @@ __all__ = [
     "on_error",
     "on_disconnect",
     "on_finish",
+    "on_event",
     "EVENT_NAMES",
 ]
 
@@ -52,12 +53,13 @@ _CACHE_LIMIT = 4096
 
 
 class _Binding:
-    __slots__ = ("handler", "pattern", "wants_reason")
+    __slots__ = ("handler", "pattern", "wants_reason", "wants_auth")
 
     def __init__(self, handler: Handler, pattern: Optional[Pattern[str]]):
         self.handler = handler
         self.pattern = pattern
         self.wants_reason = _accepts_keyword(handler, "reason")
+        self.wants_auth = _accepts_keyword(handler, "auth")
 
     def matches_any(self, channels: FrozenSet[str]) -> bool:
         match = self.pattern.match  # type: ignore[union-attr]
@@ -79,6 +81,65 @@ class HandlerRegistry:
         self._bindings: Dict[str, List[_Binding]] = {name: [] for name in EVENT_NAMES}
         self._cache: Dict[Tuple[str, FrozenSet[str]], Tuple[_Binding, ...]] = {}
         self._lock = threading.Lock()
+        #: Named-event handlers (``on_event``) per ``(namespace, name)``.
+        self._named: Dict[Tuple[str, str], List[_Binding]] = {}
+        #: Socket.IO 4 namespaces clients may join ("/" always).
+        self.namespaces: Set[str] = {"/"}
+
+    def add_namespace(self, namespace: str) -> None:
+        """Let Socket.IO 4 clients join ``namespace`` (a str starting with "/")."""
+        if not isinstance(namespace, str) or not namespace.startswith("/") or "," in namespace:
+            raise EventError(f"a namespace is a str starting with '/' without ',', got {namespace!r}")
+        with self._lock:
+            self.namespaces.add(namespace)
+
+    def add_named(
+        self, name: str, handler: Handler, channel: Optional[str] = None, namespace: str = "/"
+    ) -> None:
+        """Register ``handler`` for the named event ``name`` on ``namespace``."""
+        self.add_namespace(namespace)
+        pattern = re.compile(channel) if channel else None
+        with self._lock:
+            self._named.setdefault((namespace, name), []).append(_Binding(handler, pattern))
+
+    def named_bindings(self, namespace: str, name: str) -> List[Tuple[Handler, Optional[str]]]:
+        """``(handler, channel pattern or None)`` of a named event, in registration order."""
+        return [
+            (b.handler, b.pattern.pattern if b.pattern is not None else None)
+            for b in self._named.get((namespace, name), ())
+        ]
+
+    def named_items(self) -> List[Tuple[str, str, Handler, Optional[str]]]:
+        """Every named-event binding as ``(namespace, name, handler, pattern)``."""
+        return [
+            (namespace, name, b.handler, b.pattern.pattern if b.pattern is not None else None)
+            for (namespace, name), bindings in self._named.items()
+            for b in bindings
+        ]
+
+    def has_named(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self._named
+
+    def fire_named(
+        self,
+        namespace: str,
+        name: str,
+        channels: FrozenSet[str],
+        request: Any,
+        socket: Any,
+        context: dict,
+        args: Tuple[Any, ...],
+    ) -> Any:
+        """Call the handlers of a named event in registration order; returns the
+        first value one of them returned that is not None (the ack)."""
+        result = None
+        for binding in self._named.get((namespace, name), ()):
+            if binding.pattern is not None and not binding.matches_any(channels):
+                continue
+            value = binding.handler(request, socket, context, *args)
+            if result is None:
+                result = value
+        return result
 
     def add(self, event: str, handler: Handler, channel: Optional[str] = None) -> None:
         pattern = re.compile(channel) if channel else None
@@ -96,6 +157,8 @@ class HandlerRegistry:
             for name in EVENT_NAMES:
                 self._bindings[name] = []
             self._cache = {}
+            self._named = {}
+            self.namespaces = {"/"}
 
     def handlers(self, event: str) -> List[Handler]:
         return [b.handler for b in self._bindings[event]]
@@ -127,13 +190,18 @@ class HandlerRegistry:
         context: dict,
         *arg: Any,
         reason: Optional[str] = None,
+        auth: Any = None,
     ) -> None:
-        """Call each matching handler in registration order; the first error propagates."""
+        """Call each matching handler in registration order; the first error
+        propagates.  ``reason`` goes to handlers taking a ``reason`` keyword,
+        ``auth`` (a Socket.IO 4 client's CONNECT payload) to those taking ``auth``."""
         if event in _ARG_CHANNEL_EVENTS:
             channels = frozenset(arg[:1])
         for binding in self.bindings_for(event, channels):
             if reason is not None and binding.wants_reason:
                 binding.handler(request, socket, context, *arg, reason=reason)
+            elif auth is not None and binding.wants_auth:
+                binding.handler(request, socket, context, *arg, auth=auth)
             else:
                 binding.handler(request, socket, context, *arg)
 
@@ -198,3 +266,47 @@ on_unsubscribe = Event("on_unsubscribe")
 on_error = Event("on_error")
 on_disconnect = Event("on_disconnect")
 on_finish = Event("on_finish")
+
+
+def on_event(
+    name: str, handler: Optional[Handler] = None, *, channel: Optional[str] = None, namespace: str = "/"
+) -> Any:
+    """Register a handler for the named event ``name`` (Socket.IO 4 clients'
+    ``socket.emit(name, ...)``), called as ``handler(request, socket, context,
+    *args)``; its return value is the ack when the client asked for one (a
+    tuple for several values).  ``channel``: fire only for sockets holding a
+    matching channel; ``namespace``: the namespace it serves (registered by
+    this call).  Works as ``@on_event("name")`` and ``on_event("name", handler)``."""
+    if not isinstance(name, str) or not name:
+        raise EventError(f"on_event: the event name must be a non-empty str, got {name!r}")
+    if name in RESERVED_NAMES:
+        raise EventError(f"on_event: {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})")
+    if channel is not None and not isinstance(channel, str):
+        raise EventError("on_event: channel must be a regular expression string")
+    if handler is None:
+
+        def decorator(func: Handler) -> Handler:
+            return on_event(name, func, channel=channel, namespace=namespace)
+
+        return decorator
+    if not callable(handler):
+        raise EventError(f"on_event: handler must be callable, got {handler!r}")
+    current_registry().add_named(name, handler, channel or None, namespace)
+    return handler
+
+
+#: Event names with a meaning of their own: "message" reaches ``on_message``,
+#: the channel markers subscribe and unsubscribe, the rest are Socket.IO's own.
+RESERVED_NAMES = frozenset(
+    {
+        "message",
+        "__subscribe__",
+        "__unsubscribe__",
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+    }
+)

@@ -18,6 +18,7 @@ from .session import Session
 from .status import StatusEndpoint
 from .transports import build_transports
 from .transports.base import HttpTransport, Transport
+from .v4server import V4Endpoint, is_v4_request
 
 __all__ = ["SocketIOMiddleware"]
 
@@ -28,7 +29,7 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 class _Route:
     """What a request under the resource resolves to, before anything runs."""
 
-    __slots__ = ("transport", "session", "status", "reason", "static")
+    __slots__ = ("transport", "session", "status", "reason", "static", "v4")
 
     def __init__(
         self,
@@ -37,16 +38,19 @@ class _Route:
         status: int = 0,
         reason: str = "",
         static: Optional[str] = None,
+        v4: bool = False,
     ):
         self.transport = transport
         self.session = session
         self.status = status
         self.reason = reason
         self.static = static
+        self.v4 = v4
 
 
 class SocketIOMiddleware:
-    """Serve Socket.IO 0.6 under ``/<resource>/`` and pass every other request to ``app``.
+    """Serve Socket.IO 0.6 and Socket.IO 4 clients (``EIO=4`` requests) under
+    ``/<resource>/`` and pass every other request to ``app``.
 
     ``options`` are those of :class:`socketio_wsgi.config.Options`.
     """
@@ -61,7 +65,14 @@ class SocketIOMiddleware:
         self.status_endpoint = StatusEndpoint(
             self.engine, self.options.status_token, self.options.status_addresses
         )
+        self.v4 = V4Endpoint(self.engine, self._origin_allowed)
+        self.engine.v4_endpoint = self.v4
         api.register_engine(self.engine)
+
+    def _origin_allowed(self, environ: dict) -> bool:
+        return self.origin_policy.allows(
+            environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme", "http")
+        )
 
     # -- routing ----------------------------------------------------------
     def handles(self, environ: dict) -> bool:
@@ -70,6 +81,8 @@ class SocketIOMiddleware:
     def route(self, environ: dict) -> _Route:
         parts = environ.get("PATH_INFO", "")[len(self.prefix) :].split("/")
         name = parts[0]
+        if not name and len(parts) == 1 and is_v4_request(environ):
+            return _Route(v4=True)
         if name in static.FILES and len(parts) == 1:
             return _Route(static=name)
         if name == "status" and self.status_endpoint.enabled and len(parts) <= 2:
@@ -107,6 +120,8 @@ class SocketIOMiddleware:
         if not self.handles(environ):
             return None
         route = self.route(environ)
+        if route.v4:
+            return self.v4.refusal(environ)
         if route.status:
             self._log_refusal(environ, route)
             return route.status, route.reason
@@ -122,6 +137,8 @@ class SocketIOMiddleware:
             return self.app(environ, start_response)
         route = self.route(environ)
         cors = self._cors(environ)
+        if route.v4:
+            return self.v4(environ, start_response, cors)
         if route.static is not None:
             if route.static.startswith("status/"):
                 return self.status_endpoint.serve(route.static[7:], environ, start_response)

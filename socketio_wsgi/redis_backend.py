@@ -44,6 +44,7 @@ from redis.retry import Retry
 
 from .channels import Deliverable, MemoryBackend
 from .errors import ConfigurationError
+from .outbound import Emission, Frame, from_json_args, to_json_args
 
 __all__ = ["RedisBackend", "encode_message", "decode_message", "MESSAGE_VERSION"]
 
@@ -147,19 +148,22 @@ _LEAVE = _REAP + "\nreap(ARGV[2])\nreturn 1\n"
 def encode_message(
     kind: str,
     origin: str,
-    frame: bytes,
+    frame: Frame,
     channels: Optional[Sequence[str]] = None,
     exclude: Optional[str] = None,
     target: Optional[str] = None,
 ) -> bytes:
     """One pub/sub message: ``kind`` is ``"pub"`` (to ``channels``, or everyone
     when None, minus ``exclude``) or ``"send"`` (to session ``target``)."""
-    body: Dict[str, Any] = {
-        "v": MESSAGE_VERSION,
-        "k": kind,
-        "o": origin,
-        "f": frame.decode("utf-8", "surrogatepass"),
-    }
+    body: Dict[str, Any] = {"v": MESSAGE_VERSION, "k": kind, "o": origin}
+    if isinstance(frame, Emission):
+        # Both generations: the 0.6 text, and the event and args that each
+        # receiving process encodes once for its Socket.IO 4 clients.
+        body["f"] = frame.v06().decode("utf-8", "surrogatepass")
+        body["e"] = frame.event
+        body["a"] = to_json_args(frame.args)
+    else:
+        body["f"] = frame.decode("utf-8", "surrogatepass")
     if kind == "pub":
         body["c"] = None if channels is None else list(channels)
         body["x"] = exclude
@@ -186,6 +190,10 @@ def decode_message(data: bytes) -> Dict[str, Any]:
     kind = body.get("k")
     if not isinstance(body.get("o"), str) or not isinstance(body.get("f"), str):
         raise ValueError("origin and frame must be strings")
+    if "a" in body:
+        event = body.get("e")
+        if not isinstance(body["a"], list) or not (event is None or isinstance(event, str)):
+            raise ValueError("an emission has a list of args and a str (or null) event")
     if kind == "pub":
         channels, exclude = body.get("c"), body.get("x")
         if not (channels is None or _is_text_list(channels)):
@@ -363,7 +371,7 @@ class RedisBackend:
         return removed
 
     def publish(
-        self, frame: bytes, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
+        self, frame: Frame, channels: Optional[Iterable[str]] = None, exclude: Optional[str] = None
     ) -> int:
         """Deliver to local recipients at once and to other processes' through
         Redis.  Returns how many sessions, on all live processes, held one of
@@ -389,7 +397,7 @@ class RedisBackend:
             return reached
         return max(int(counted), reached)
 
-    def send(self, session_id: str, frame: bytes) -> bool:
+    def send(self, session_id: str, frame: Frame) -> bool:
         """True if the session is here and took the frame, or its (live)
         process received it through Redis."""
         if session_id in self.local.sessions:
@@ -585,8 +593,10 @@ class RedisBackend:
         except ValueError as exc:
             log.warning("dropped a message from Redis (%d bytes): %s", len(data), exc)
             return
-        frame = body["f"].encode("utf-8", "surrogatepass")
+        frame: Frame = body["f"].encode("utf-8", "surrogatepass")
         try:
+            if "a" in body:
+                frame = Emission(body.get("e"), from_json_args(body["a"])).preset_v06(frame)  # type: ignore[arg-type]
             if body["k"] == "send":
                 self.local.send(body["s"], frame)
             elif body["o"] != self.process_id:  # the publisher delivered its own locally

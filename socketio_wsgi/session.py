@@ -23,6 +23,7 @@ from .core import Reason, SessionCore, State
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
+    from .outbound import Frame
     from .socket import Socket
 
 __all__ = ["Session", "Receiver", "Waiter", "new_session_id", "Reason", "State"]
@@ -78,8 +79,17 @@ class Session:
         "_close_spawned",
         "_aborts",
         "abort",
+        "auth",
         "__weakref__",
     )
+
+    #: The Socket.IO protocol generation of the client ("0.6"; "4" for
+    #: :class:`~socketio_wsgi.v4session.V4Session`).
+    protocol = "0.6"
+    #: The namespace (0.6 clients have only "/").
+    namespace = "/"
+    #: Whether connection state recovery restored this session (Socket.IO 4).
+    recovered = False
 
     def __init__(self, engine: "Engine", transport: str, core: SessionCore, origin: Optional[str] = None):
         self.core = core
@@ -99,6 +109,8 @@ class Session:
         #: session (a websocket): shuts it at once, so a blocked write fails
         #: and frees what it held.
         self.abort: Optional[Callable[[], None]] = None
+        #: A Socket.IO 4 client's CONNECT payload (None for 0.6 clients).
+        self.auth: Any = None
 
     def __repr__(self) -> str:
         return f"<Session {self.session_id} {self.transport} {self.core.state.value}>"
@@ -131,12 +143,16 @@ class Session:
         return self.core.channel_key
 
     # -- outbound -------------------------------------------------------------------
-    def push(self, frame: bytes) -> bool:
-        """Queue one encoded payload; False if the session can no longer receive.
+    def push(self, frame: "Frame") -> bool:
+        """Queue one encoded payload (or an :class:`~socketio_wsgi.outbound.Emission`,
+        encoded here once for all 0.6 recipients); False if the session can
+        no longer receive.
 
         A frame that breaks a queue limit closes the session ("limit
         exceeded"): its closing events run in their own greenlet, since the
         caller may be another session's handler."""
+        if type(frame) is not bytes:
+            frame = frame.v06()  # type: ignore[union-attr]
         core = self.core
         if core.send(frame):
             receiver = self._receiver

@@ -31,6 +31,7 @@ from .client import ConnectionClosedError
 from .config import Options
 from .engine import Engine
 from .events import EVENT_NAMES, HandlerRegistry, current_registry, use_registry
+from .outbound import Emission, Frame
 from .protocol import Heartbeat, decode, encode, encode_json
 from .request import WSGIRequest
 from .session import Reason, Session, Waiter, new_session_id
@@ -50,8 +51,10 @@ __all__ = [
 REQUEST_KEY = "socketio_wsgi.testing.request"
 
 
-def _messages(frame: bytes) -> List[Any]:
+def _messages(frame: Frame) -> List[Any]:
     """What a client decodes from ``frame``; heartbeats are transport noise."""
+    if not isinstance(frame, bytes):
+        frame = frame.v06()
     return [value for value in decode(frame.decode("utf-8")) if not isinstance(value, Heartbeat)]
 
 
@@ -167,8 +170,15 @@ class FakeSocket:
     def channels(self) -> Tuple[str, ...]:
         return tuple(self._channels)
 
+    #: A fake socket stands for a 0.6 client on "/" (named events arrive as
+    #: their 0.6 form, ``{"$event": name, "args": [...]}``).
+    protocol = "0.6"
+    namespace = "/"
+    recovered = False
+    auth = None
+
     # -- the peer side: what other sockets' broadcasts deliver ---------------
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: Frame) -> bool:
         """Receive an encoded frame from a peer; False once closed (as a session)."""
         if self.closed:
             return False
@@ -219,6 +229,19 @@ class FakeSocket:
             return 1
         return 1 + self._publish(frame, channels)
 
+    def emit(self, event: str, *args: Any, callback: Optional[Callable[..., Any]] = None) -> bool:
+        """Record the named event as this 0.6 client receives it (no ack comes)."""
+        return self._deliver_self(Emission(event, args).v06())
+
+    def emit_broadcast(self, event: str, *args: Any) -> int:
+        return self._publish(Emission(event, args).v06(), None)
+
+    def emit_channel(self, event: str, *args: Any, channel: Optional[str] = None) -> int:
+        channels = [channel] if channel is not None else list(self._channels)
+        if not channels:
+            return 0
+        return self._publish(Emission(event, args).v06(), channels)
+
     def subscribe(self, channel: str) -> bool:
         if self.closed or channel in self._channels:
             return False
@@ -250,6 +273,10 @@ def copy_registry(registry: HandlerRegistry) -> HandlerRegistry:
     for event in EVENT_NAMES:
         for handler, pattern in registry.bindings(event):
             copy.add(event, handler, pattern)
+    for namespace in registry.namespaces:
+        copy.add_namespace(namespace)
+    for namespace, name, handler, pattern in registry.named_items():
+        copy.add_named(name, handler, pattern, namespace)
     return copy
 
 

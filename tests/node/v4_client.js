@@ -132,7 +132,10 @@ const socket = io(config.url + (namespace === '/' ? '' : namespace), {
 
 socket.io.on('open', () => {
   const engine = socket.io.engine;
-  engine.on('upgrade', (transport) => print({ type: 'upgrade', transport: transport.name }));
+  engine.on('upgrade', (transport) => {
+    print({ type: 'upgrade', transport: transport.name });
+    seen('upgrade');
+  });
 });
 
 socket.on('connect', () => {

@@ -1,0 +1,656 @@
+"""Socket.IO 4 clients (Engine.IO 4, ``EIO=4``): the gevent drivers.
+
+:class:`V4Endpoint` answers the requests under the resource that carry
+``EIO=4`` (long-polling GET/POST, websocket, the upgrade between them);
+:class:`LinkDriver` drives one :class:`~socketio_wsgi.eio4_link.EngineIOLink`
+(one Engine.IO ``sid``): its transport, its timer, its Socket.IO decoder,
+and the namespace sessions it carries, each an ordinary
+:class:`~socketio_wsgi.v4session.V4Session` of the engine.  Everything a
+client controls is decoded by the pure codecs (:mod:`socketio_wsgi.eio4`,
+:mod:`socketio_wsgi.sio5`) under their limits; any bad input ends that
+client's link with one log line and a clear answer (400, CONNECT_ERROR or a
+close), never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+from urllib.parse import parse_qs
+
+import gevent
+import gevent.event
+
+from . import eio4, sio5
+from .core import Reason, State
+from .eio4_link import (
+    CLIENT_CLOSE,
+    PARSE_ERROR,
+    PING_TIMEOUT,
+    POLLING,
+    SERVER_CLOSE,
+    TRANSPORT_CLOSE,
+    WEBSOCKET,
+    EngineIOLink,
+    LinkState,
+)
+from .errors import ConnectionClosed, ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable
+from .http import Headers, respond, text_response
+from .outbound import records, split_records
+from .session import Receiver, new_session_id
+from .v4session import V4Session
+from .websocket import accept, is_upgrade_request
+from .ws.connection import PreparedMessage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+
+__all__ = ["V4Endpoint", "LinkDriver", "ERRORS", "is_v4_request"]
+
+log = logging.getLogger("socketio_wsgi")
+
+#: Engine.IO's error answers: code -> message (JSON body of a 400/403).
+ERRORS = {
+    0: "Transport unknown",
+    1: "Session ID unknown",
+    2: "Bad handshake method",
+    3: "Bad request",
+    4: "Forbidden",
+    5: "Unsupported protocol version",
+}
+#: Why each link end closes its namespace sessions.
+_SESSION_REASONS = {
+    PING_TIMEOUT: Reason.HEARTBEAT_TIMEOUT,
+    TRANSPORT_CLOSE: Reason.CLIENT_CLOSED,
+    CLIENT_CLOSE: Reason.CLIENT_CLOSED,
+    SERVER_CLOSE: Reason.SERVER_CLOSED,
+    PARSE_ERROR: Reason.PROTOCOL_ERROR,
+}
+_SLICE = 64
+_TEXT = "text/plain; charset=UTF-8"
+
+
+def is_v4_request(environ: dict) -> bool:
+    """Whether a request under the resource is Engine.IO's (has ``EIO=``)."""
+    return "EIO=" in environ.get("QUERY_STRING", "")
+
+
+def _query(environ: dict) -> Dict[str, str]:
+    try:
+        fields = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=32, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {key: values[0] for key, values in fields.items()}
+
+
+class Refusal(Exception):
+    """A request answered with an Engine.IO error (status, code)."""
+
+    def __init__(self, status: int, code: int, detail: str = ""):
+        super().__init__(detail or ERRORS[code])
+        self.status = status
+        self.code = code
+        self.detail = detail or ERRORS[code]
+
+
+class LinkDriver(Receiver):
+    """The gevent driver of one Engine.IO link and its namespace sessions.
+
+    It is the receiver of every session it carries: a push wakes the held
+    poll, or schedules one flush of the websocket in the hub.
+    """
+
+    __slots__ = (
+        "endpoint",
+        "engine",
+        "link",
+        "environ",
+        "sessions",
+        "decoder",
+        "waiter",
+        "conn",
+        "polling",
+        "posting",
+        "scheduled",
+        "_timer",
+        "_timer_at",
+        "attachments_due",
+        "backlog",
+        "__weakref__",
+    )
+
+    def __init__(self, endpoint: "V4Endpoint", link: EngineIOLink, environ: dict):
+        self.endpoint = endpoint
+        self.engine = endpoint.engine
+        self.link = link
+        self.environ = environ
+        self.sessions: Dict[str, V4Session] = {}
+        self.decoder = sio5.Decoder(max_attachment_bytes=link.max_payload)
+        self.waiter = gevent.event.Event()
+        self.conn: Any = None  # the websocket Connection once it carries the link
+        self.polling = False
+        self.posting = False
+        self.scheduled = False
+        self._timer: Any = None
+        self._timer_at: Optional[float] = None
+        self.attachments_due: Optional[float] = None
+        #: Websocket frames taken but not yet handed to a full connection.
+        self.backlog: List[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<LinkDriver {self.link!r} {sorted(self.sessions)}>"
+
+    # -- output -------------------------------------------------------------------
+    def wake(self) -> None:
+        if self.conn is not None:
+            if not self.scheduled:
+                self.scheduled = True
+                self.engine.loop.run_callback(self.flush)
+        else:
+            self.waiter.set()
+
+    def collect(self) -> bytes:
+        """Everything to send now: the link's packets, then each session's,
+        with a DISCONNECT for a session the server ended."""
+        parts = [self.link.take()]
+        for namespace, session in list(self.sessions.items()):
+            parts.append(session.take())
+            if not session.connected:
+                del self.sessions[namespace]
+                session.detach(self)
+                if self.link.open:
+                    parts.append(records(sio5.Disconnect(namespace)))
+        return b"".join(parts)
+
+    def flush(self) -> None:
+        """Write what is queued on the websocket (a hub callback: never blocks)."""
+        self.scheduled = False
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        if conn.buffered > conn.write_limit:
+            return  # the connection wakes us once drained
+        backlog = self.backlog
+        backlog.extend(split_records(self.collect()))
+        try:
+            while backlog:
+                if conn.buffered > conn.write_limit:
+                    return  # the rest waits for the connection to drain
+                frame = backlog.pop(0)
+                if isinstance(frame, str):
+                    conn.send(PreparedMessage(frame.encode("utf-8"), text=True))
+                else:
+                    conn.send(frame)
+            if not self.link.open:
+                conn.close(1000, self.link.close_reason or "", wait=False)
+        except ConnectionClosed:
+            backlog.clear()
+            return
+
+    # -- the timer ------------------------------------------------------------------
+    def rearm(self) -> None:
+        deadline = self.link.next_deadline()
+        due = self.attachments_due
+        if due is not None and (deadline is None or due < deadline):
+            deadline = due
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.engine.loop.timer(max(0.0, deadline - time.monotonic()))
+            self._timer.start(self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = time.monotonic()
+        link = self.link
+        if self.attachments_due is not None and now >= self.attachments_due:
+            log.warning("eio %s: binary attachments did not arrive in time; closing it", link.sid)
+            self.attachments_due = None
+            self.decoder.reset()
+            link.close(PARSE_ERROR)
+        elif link.tick(now):
+            self.wake()
+        if not link.open:
+            gevent.spawn(self.end)
+        else:
+            self.rearm()
+
+    # -- input ------------------------------------------------------------------------
+    def receive(self, packets: Iterable[eio4.Packet]) -> None:
+        """Run the client's packets; raises ProtocolError (the link is then
+        closed) for anything invalid."""
+        link, decoder = self.link, self.decoder
+        count = 0
+        try:
+            for packet in packets:
+                message = link.receive(packet, time.monotonic())
+                if message is None:
+                    continue
+                data = message.data
+                decoded = (
+                    decoder.receive_binary(data) if isinstance(data, bytes) else decoder.receive_text(data)
+                )
+                for sio in decoded:
+                    self.dispatch(sio)
+                    count += 1
+                    if count % _SLICE == 0:
+                        gevent.sleep(0)
+                if not link.open:
+                    break
+        except ProtocolError as exc:
+            self.endpoint.engine.stats.protocol_errors += 1
+            log.warning("eio %s: %s; closing it", link.sid, str(exc))
+            link.close(PARSE_ERROR)
+            self.end()
+            raise
+        if decoder.waiting and self.attachments_due is None:
+            self.attachments_due = time.monotonic() + link.ping_timeout
+        elif not decoder.waiting:
+            self.attachments_due = None
+        if not link.open:
+            self.end()
+        else:
+            self.rearm()
+
+    def dispatch(self, packet: sio5.Packet) -> None:
+        """One Socket.IO packet from the client."""
+        namespace = packet.namespace
+        if isinstance(packet, sio5.Connect):
+            self.connect(namespace, packet.data)
+            return
+        session = self.sessions.get(namespace)
+        if isinstance(packet, sio5.Disconnect):
+            if session is not None:
+                del self.sessions[namespace]
+                session.detach(self)
+                self.engine.close(session, Reason.CLIENT_CLOSED)
+            return
+        if session is None:
+            log.warning(
+                "eio %s: a packet for %r, which it has not joined; ignored", self.link.sid, namespace[:100]
+            )
+            return
+        if isinstance(packet, sio5.Event):
+            try:
+                self.engine.run_event(session, packet)
+            except ProtocolError:
+                pass  # the engine closed that session and logged why
+        elif isinstance(packet, sio5.Ack):
+            self.engine.run_ack(session, packet)
+        else:
+            raise ProtocolError("a client does not send CONNECT_ERROR")
+
+    def connect(self, namespace: str, auth: Any) -> None:
+        """CONNECT: a new namespace session, refused with CONNECT_ERROR when
+        the namespace is unknown or ``on_connect`` raises ConnectionRefused."""
+        engine = self.engine
+        if namespace in self.sessions:
+            raise ProtocolError(f"a second CONNECT to {namespace[:100]!r}")
+        if namespace not in engine.handlers.namespaces:
+            log.warning("eio %s: CONNECT to unknown namespace %r refused", self.link.sid, namespace[:100])
+            self._refuse(namespace, "Invalid namespace")
+            return
+        try:
+            session = engine.new_session(
+                f"eio4-{self.link.transport}", self.environ, V4Session, admitted=True, namespace=namespace
+            )
+        except ServiceUnavailable as exc:
+            log.warning("eio %s: CONNECT refused: %s", self.link.sid, str(exc))
+            self._refuse(namespace, str(exc))
+            return
+        assert isinstance(session, V4Session)
+        session.link = self
+        session.auth = auth
+        # The CONNECT answer is queued first, so whatever on_connect sends
+        # follows it; a refusal drops it with the rest of the queue.
+        session.core.send(records(sio5.Connect(namespace, {"sid": session.session_id})))
+        self.sessions[namespace] = session
+        try:
+            engine.connect(session)
+        except ConnectionRefused as refused:
+            self.sessions.pop(namespace, None)
+            self._refuse(namespace, refused.reason)
+            return
+        session.attach(self)
+
+    def _refuse(self, namespace: str, message: str) -> None:
+        self.link.outbox.append(records(sio5.ConnectError(namespace, {"message": message})))
+        self.wake()
+
+    # -- the end ---------------------------------------------------------------------
+    def end(self) -> None:
+        """The link is closed: close its sessions with the matching reason,
+        forget it, and let its transport answer or close."""
+        link = self.link
+        link.close(SERVER_CLOSE)  # no-op unless nobody decided yet
+        self.endpoint.links.pop(link.sid, None)
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        reason = _SESSION_REASONS.get(link.close_reason or "", Reason.CLIENT_CLOSED)
+        for namespace, session in list(self.sessions.items()):
+            del self.sessions[namespace]
+            session.detach(self)
+            self.engine.close(session, reason)
+        self.wake()
+
+    def close(self) -> None:
+        """End from the server side (``1`` to the client)."""
+        if self.link.close(SERVER_CLOSE):
+            self.link.outbox.append(b"\x1e1")
+            self.end()
+
+
+class V4Endpoint:
+    """The Engine.IO 4 side of one middleware."""
+
+    def __init__(self, engine: "Engine", origin_allowed: Callable[[dict], bool]):
+        self.engine = engine
+        self.origin_allowed = origin_allowed
+        self.links: Dict[str, LinkDriver] = {}
+        options = engine.options
+        self.ping_interval = options.heartbeat_interval
+        self.ping_timeout = options.heartbeat_timeout
+        self.max_payload = options.max_payload_size
+        self.max_packets = options.max_messages_per_payload
+        self.transports = tuple(
+            name
+            for name, old in ((POLLING, "xhr-polling"), (WEBSOCKET, "websocket"))
+            if old in options.transports
+        )
+
+    # -- routing ------------------------------------------------------------------------
+    def check(self, environ: dict) -> Optional[LinkDriver]:
+        """The link a request resumes (None for a handshake); raises :class:`Refusal`."""
+        query = _query(environ)
+        if query.get("EIO") != "4":
+            raise Refusal(400, 5)
+        transport = query.get("transport")
+        if transport not in (POLLING, WEBSOCKET) or transport not in self.transports:
+            raise Refusal(400, 0)
+        if not self.origin_allowed(environ):
+            raise Refusal(403, 4, "origin not allowed")
+        upgrade = is_upgrade_request(environ) or environ.get("wsgi.websocket") is not None
+        if (transport == WEBSOCKET) != upgrade:
+            raise Refusal(400, 3, "websocket transport needs an upgrade, polling must not have one")
+        method = environ.get("REQUEST_METHOD", "GET")
+        sid = query.get("sid")
+        if sid is None:
+            if method != "GET":
+                raise Refusal(400, 2)
+            return None
+        driver = self.links.get(sid)
+        if driver is None:
+            raise Refusal(400, 1)
+        origin = environ.get("HTTP_ORIGIN")
+        first = driver.environ.get("HTTP_ORIGIN")
+        if origin is not None and first is not None and origin != first:
+            raise Refusal(403, 4, "origin differs from the one that opened the session")
+        link = driver.link
+        if transport == WEBSOCKET:
+            if link.transport != POLLING or link.state is not LinkState.OPEN or driver.conn is not None:
+                raise Refusal(400, 3, "this session has upgraded (or is upgrading) already")
+        elif link.transport != POLLING:
+            raise Refusal(400, 3, "this session has upgraded to websocket")
+        if method not in ("GET", "POST"):
+            raise Refusal(400, 3, f"{method[:20]} is not allowed")
+        return driver
+
+    def refusal(self, environ: dict) -> Optional[tuple]:
+        try:
+            self.check(environ)
+        except Refusal as refused:
+            self._log(environ, refused)
+            return refused.status, refused.detail
+        return None
+
+    def _log(self, environ: dict, refused: Refusal) -> None:
+        log.warning(
+            "EIO=4 %s from %s: %d %s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("REMOTE_ADDR"),
+            refused.status,
+            refused.detail,
+        )
+
+    def _error(self, start_response: Callable, refused: Refusal, cors: Headers) -> List[bytes]:
+        body = json.dumps({"code": refused.code, "message": refused.detail}).encode()
+        return respond(start_response, refused.status, body, "application/json", cors)
+
+    # -- WSGI -----------------------------------------------------------------------------
+    def __call__(self, environ: dict, start_response: Callable, cors: Headers) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "OPTIONS":
+            headers = cors + [
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                (
+                    "Access-Control-Allow-Headers",
+                    environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")[:500],
+                ),
+            ]
+            return text_response(start_response, 200, "ok", headers)
+        try:
+            driver = self.check(environ)
+        except Refusal as refused:
+            self._log(environ, refused)
+            if environ.get("wsgi.websocket") is not None:
+                conn = accept(environ, start_response)
+                if conn is not None:
+                    conn.close(4000 + refused.status, refused.detail)
+                return []
+            return self._error(start_response, refused, cors)
+        query = _query(environ)
+        if driver is None:
+            try:
+                return self.handshake(environ, start_response, cors, query["transport"])
+            except ServiceUnavailable as exc:
+                log.warning("refused a new EIO=4 session from %s: %s", environ.get("REMOTE_ADDR"), str(exc))
+                return text_response(start_response, exc.http_status, f"no new sessions: {exc}", cors)
+        if query["transport"] == WEBSOCKET:
+            return self.upgrade(environ, start_response, driver)
+        if method == "POST":
+            return self.post(environ, start_response, driver, cors)
+        return self.poll(environ, start_response, driver, cors)
+
+    # -- handshake ------------------------------------------------------------------------
+    def _new_link(self, environ: dict, transport: str) -> LinkDriver:
+        self.engine.admit(environ, extra=len(self.links))
+        self.engine.bridge.bind_current()
+        sid = new_session_id()
+        while sid in self.links:  # pragma: no cover - 66 random bits
+            sid = new_session_id()
+        link = EngineIOLink(
+            sid, self.ping_interval, self.ping_timeout, self.max_payload, time.monotonic(), transport
+        )
+        driver = LinkDriver(self, link, environ)
+        self.links[sid] = driver
+        driver.rearm()
+        return driver
+
+    def handshake(
+        self, environ: dict, start_response: Callable, cors: Headers, transport: str
+    ) -> Iterable[bytes]:
+        if transport == WEBSOCKET:
+            conn = accept(
+                environ,
+                start_response,
+                max_size=self.max_payload,
+                write_timeout=self.engine.options.write_timeout,
+            )
+            if conn is None:
+                return []
+            driver = self._new_link(environ, WEBSOCKET)
+            log.info("eio %s opened over websocket", driver.link.sid)
+            try:
+                conn.send(driver.link.handshake_record()[1:].decode("ascii"))
+            except ConnectionClosed:
+                driver.link.close(TRANSPORT_CLOSE)
+                driver.end()
+                return []
+            self.serve_websocket(driver, conn)
+            return []
+        driver = self._new_link(environ, POLLING)
+        handshake = driver.link.handshake()
+        if WEBSOCKET not in self.transports:
+            handshake = eio4.Handshake(
+                handshake.sid, (), handshake.ping_interval, handshake.ping_timeout, handshake.max_payload
+            )
+        log.info("eio %s opened over polling", driver.link.sid)
+        body = ("0" + handshake.to_json()).encode("ascii")
+        return respond(start_response, 200, body, _TEXT, cors)
+
+    # -- polling ------------------------------------------------------------------------------
+    def poll(self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers) -> List[bytes]:
+        link = driver.link
+        if driver.polling:
+            refused = Refusal(400, 3, "a second poll while one is pending")
+            self._log(environ, refused)
+            link.close(PARSE_ERROR)
+            driver.end()
+            return self._error(start_response, refused, cors)
+        driver.polling = True
+        try:
+            until = time.monotonic() + link.ping_interval + link.ping_timeout
+            while True:
+                driver.waiter.clear()
+                data = driver.collect()
+                if data or not link.open or link.transport != POLLING:
+                    break
+                remaining = until - time.monotonic()
+                if remaining <= 0:
+                    break
+                driver.waiter.wait(remaining)
+        finally:
+            driver.polling = False
+        if not link.open and not data.endswith(b"\x1e1"):
+            data += b"\x1e1"
+        if not data:
+            data = b"\x1e6"
+        return respond(start_response, 200, data[1:], _TEXT, cors)
+
+    def post(self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers) -> List[bytes]:
+        link = driver.link
+        refused: Optional[Refusal] = None
+        if driver.posting:
+            refused = Refusal(400, 3, "a second POST while one is running")
+            self._log(environ, refused)
+            link.close(PARSE_ERROR)
+            driver.end()
+            return self._error(start_response, refused, cors)
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        try:
+            length = int(raw_length) if raw_length else -1
+        except ValueError:
+            length = -2
+        if length < -1:
+            refused = Refusal(400, 3, "bad Content-Length")
+        elif length > self.max_payload:
+            refused = Refusal(413, 3, f"a body of {length} bytes exceeds maxPayload ({self.max_payload})")
+        if refused is not None:
+            self._log(environ, refused)
+            link.close(PARSE_ERROR)
+            driver.end()
+            return self._error(start_response, refused, cors)
+        stream = environ["wsgi.input"]
+        body = stream.read(length) if length >= 0 else stream.read(self.max_payload + 1)
+        driver.posting = True
+        try:
+            packets = eio4.decode_payload(body, max_payload=self.max_payload, max_packets=self.max_packets)
+            driver.receive(packets)
+        except ProtocolError as exc:
+            status = 413 if isinstance(exc, LimitExceeded) else 400
+            if link.open:
+                self.engine.stats.protocol_errors += 1
+                log.warning("eio %s: bad POST (%s); closing it", link.sid, str(exc))
+                link.close(PARSE_ERROR)
+                driver.end()
+            return self._error(start_response, Refusal(status, 3, str(exc)[:200]), cors)
+        finally:
+            driver.posting = False
+        return respond(start_response, 200, b"ok", "text/html", cors)
+
+    # -- websocket ---------------------------------------------------------------------------
+    def upgrade(self, environ: dict, start_response: Callable, driver: LinkDriver) -> List[bytes]:
+        conn = accept(
+            environ,
+            start_response,
+            max_size=self.max_payload,
+            write_timeout=self.engine.options.write_timeout,
+        )
+        if conn is None:
+            return []
+        link = driver.link
+        try:
+            first = conn.receive(timeout=link.ping_timeout)
+            if first != "2probe":
+                raise ProtocolError("an upgrade starts with 2probe")
+            if link.state is not LinkState.OPEN or link.transport != POLLING or driver.conn is not None:
+                raise ProtocolError("a second websocket for this session")
+            conn.send(link.probe().decode("ascii"))
+            driver.waiter.set()  # the paused poll answers with the noop
+            second = conn.receive(timeout=link.ping_timeout)
+            if second != "5":
+                raise ProtocolError("the upgrade did not end with 5")
+        except (ConnectionClosed, TimeoutError, ProtocolError) as exc:
+            if isinstance(exc, ProtocolError):
+                log.warning("eio %s: upgrade failed: %s", link.sid, str(exc))
+            link.upgrade_failed()
+            conn.close(1002 if isinstance(exc, ProtocolError) else 1000, "upgrade failed")
+            return []
+        link.upgraded(time.monotonic())
+        driver.waiter.set()  # a poll still held (it should not be) answers now
+        log.info("eio %s upgraded to websocket", link.sid)
+        for session in driver.sessions.values():
+            session.transport = "eio4-websocket"
+        self.serve_websocket(driver, conn)
+        return []
+
+    def serve_websocket(self, driver: LinkDriver, conn: Any) -> None:
+        link = driver.link
+        driver.conn = conn
+        conn.on_drained = driver.wake
+        driver.wake()
+        try:
+            for frame in conn:
+                try:
+                    packet = eio4.decode_packet(frame, max_payload=self.max_payload)
+                    driver.receive((packet,))
+                except ProtocolError as exc:
+                    if link.open:
+                        self.engine.stats.protocol_errors += 1
+                        log.warning("eio %s: %s; closing it", link.sid, str(exc))
+                        link.close(PARSE_ERROR)
+                        driver.end()
+                    code = 1009 if isinstance(exc, LimitExceeded) else 1007
+                    conn.close(code, str(exc)[:100])
+                    return
+                if not link.open:
+                    break
+            failure = conn.protocol.failure
+            if failure is not None and link.open:
+                log.warning("eio %s: websocket protocol error: %s", link.sid, failure)
+                link.close(PARSE_ERROR)
+        finally:
+            conn.on_drained = None
+            link.close(TRANSPORT_CLOSE)
+            if driver.endpoint.links.get(link.sid) is driver:
+                driver.end()
+            if not conn.closed:
+                driver.flush()
+                conn.close(1000, link.close_reason or "")
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def close_all(self) -> None:
+        for driver in list(self.links.values()):
+            driver.close()
+
+
+def _state_name(session: V4Session) -> str:  # pragma: no cover - debugging aid
+    return "open" if session.state is State.OPEN else session.state.value
