@@ -91,6 +91,39 @@ class Connection:
     in; one greenlet reads at a time.
     """
 
+    __slots__ = (
+        "protocol",
+        "write_timeout",
+        "close_timeout",
+        "write_limit",
+        "peer",
+        "subprotocol",
+        "_sock",
+        "_fd",
+        "_rfile",
+        "_read",
+        "_pending",
+        "_out",
+        "_deadlines",
+        "_queued",
+        "_written",
+        "bytes_received",
+        "_writer",
+        "_pong_due",
+        "_drained",
+        "_done",
+        "_reading",
+        "_ended",
+        "_shut",
+        "_half",
+        "_closing",
+        "_close_timer",
+        "on_drained",
+        "aborted",
+        "_close_code",
+        "_close_reason",
+    )  # one per open websocket: no per-instance dict
+
     def __init__(
         self,
         sock: socket.socket,
@@ -112,7 +145,8 @@ class Connection:
         self.subprotocol = subprotocol
         self._sock = sock
         self._fd = sock.fileno()
-        self._read = rfile.read1
+        self._rfile: Any = rfile
+        self._read: Callable[[int], bytes] = self._read_first
         # Lists, not deques (760 bytes each even when empty): both stay short.
         self._pending: List[Message] = []
         self._out = bytearray()
@@ -223,6 +257,17 @@ class Connection:
         else:
             proto.receive_eof()
         self._handle_events()
+
+    def _read_first(self, size: int) -> bytes:
+        """The first read goes through the HTTP reader, which may hold bytes the
+        client sent right behind its handshake: ``peek`` returns them, or
+        waits by filling that reader's own small buffer.  Later reads go
+        straight to the socket, which allocates a buffer only once data has
+        arrived, so an idle connection holds no read buffer while it waits."""
+        rfile, self._rfile = self._rfile, None
+        self._read = self._sock.recv
+        data = rfile.peek(size)
+        return rfile.read1(len(data)) if data else b""
 
     def _handle_events(self) -> None:
         proto = self.protocol

@@ -116,6 +116,35 @@ class Protocol:
     peer's close frame; ``failure`` then says what went wrong.
     """
 
+    __slots__ = (
+        "_buf",
+        "_control",
+        "_events",
+        "_fin",
+        "_inflating",
+        "_mask",
+        "_mask_bit",
+        "_msg",
+        "_msg_op",
+        "_msg_size",
+        "_msg_wire",
+        "_opcode",
+        "_out",
+        "_phase",
+        "_remaining",
+        "_stop",
+        "_utf8",
+        "client",
+        "close_code",
+        "close_reason",
+        "deflate",
+        "failure",
+        "input_pending",
+        "max_size",
+        "sent_close_code",
+        "state",
+    )  # one per open websocket
+
     def __init__(
         self,
         *,
