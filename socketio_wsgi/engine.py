@@ -21,6 +21,7 @@ from typing import Any, Callable, ContextManager, Dict, Optional, Type
 import gevent
 
 from .backends import resolve_backend
+from .commands import _channel_name
 from .config import POLLING_TRANSPORTS, STREAMING_TRANSPORTS, Options
 from .core import (
     CLOSING,
@@ -253,13 +254,15 @@ class Engine:
             if name == "message":
                 broke = self._run(session, Message(args[0] if len(args) == 1 else (list(args) or None)))
             elif name == "__subscribe__" or name == "__unsubscribe__":
-                if len(args) < 1 or not isinstance(args[0], str) or not args[0]:
-                    broke = ProtocolError(f"{name} needs a channel name (a non-empty str)")
+                try:
+                    channel = _channel_name(args[0] if args else None)
+                except ProtocolError as exc:
+                    broke = exc
                     self.stats.protocol_errors += 1
-                    log.warning("session %s: %s; closing it", session.session_id, str(broke))
+                    log.warning("session %s: %s; closing it", session.session_id, str(exc))
                     core.close(Reason.PROTOCOL_ERROR)
                 else:
-                    event = Subscribe(args[0]) if name == "__subscribe__" else Unsubscribe(args[0])
+                    event = Subscribe(channel) if name == "__subscribe__" else Unsubscribe(channel)
                     broke = self._run(session, event)
             else:
                 self.stats.messages_in += 1

@@ -4,10 +4,15 @@ channels as the 0.6 clients."""
 
 from __future__ import annotations
 
+import base64
+import threading
+
 import pytest
 
 from socketio_wsgi import ConnectionRefused
-from tests.v4_support import run_client, v4_modules
+from socketio_wsgi.client import Client
+from socketio_wsgi.protocol import encode
+from tests.v4_support import run_client, unmark, v4_modules
 
 ALL_JSON = ["text ✓", 0, -1.5, 2**40, True, False, None, [1, "two", [3]], {"a": {"b": [None, 1.25]}}, ""]
 
@@ -119,3 +124,70 @@ def test_server_asks_for_an_ack(make_server_thread):
     )
     assert events(lines, "done"), lines
     assert answers == [(42, "yes")]
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]])
+def test_binary_both_ways_with_acks(make_server_thread, transports):
+    server = make_server_thread()
+    got = []
+
+    def upload(request, socket, context, name, data, extra):
+        got.append((name, data, extra))
+        socket.emit("download", {"name": name, "data": data[::-1]}, b"",
+                    callback=lambda *a: (got.append(a), socket.emit("thanks")))
+        return (len(data), data[:2])
+
+    server.handlers.add_named("upload", upload)
+    blob = bytes(range(256)) * 3
+    lines = run_client({
+        "url": server.url, "transports": transports,
+        "ack_replies": {"download": [{"$bin": "AAEC"}]},
+        "steps": [
+            {"emit": "upload", "args": ["f.bin", {"$bin": base64.b64encode(blob).decode()},
+                                        [{"$bin": ""}, {"nested": {"$bin": "AQ=="}}]], "ack": True},
+            {"wait": "thanks"},
+        ],
+    })
+    assert events(lines, "done"), lines
+    assert got[0] == ("f.bin", blob, [b"", {"nested": b"\x01"}])
+    [ack] = events(lines, "ack")
+    assert unmark(ack["args"]) == [len(blob), blob[:2]]
+    [download] = [e for e in events(lines, "event") if e["name"] == "download"]
+    assert unmark(download["args"]) == [{"name": "f.bin", "data": blob[::-1]}, b""]
+    assert download["ack"] is True
+    assert got[1] == (b"\x00\x01\x02",)
+
+
+def test_a_channel_shared_by_a_06_client_and_a_v4_client(make_server_thread):
+    server = make_server_thread()
+    subscribed = []
+    server.handlers.add("on_subscribe", lambda request, socket, context, channel:
+                        subscribed.append((socket.protocol, channel)))
+    server.handlers.add("on_message", lambda request, socket, context, message:
+                        socket.broadcast_channel(message, "room"))
+    server.handlers.add_named("say", lambda request, socket, context, text:
+                              socket.emit_channel("said", text, {"n": 1}, channel="room"))
+    old = Client(server.url, transport="websocket", timeout=10)
+    old.connect()
+    try:
+        old.send_payload(encode(["__subscribe__", "room"]))
+        result = {}
+        node = threading.Thread(target=lambda: result.update(lines=run_client({
+            "url": server.url,
+            "steps": [{"emit": "__subscribe__", "args": ["room"], "ack": True},
+                      {"emit": "say", "args": ["hello 0.6"]},
+                      {"wait": "message"}],
+        })))
+        node.start()
+        said = old.receive(timeout=15)
+        assert said == {"$event": "said", "args": ["hello 0.6", {"n": 1}]}
+        old.send({"from": "0.6"})
+        node.join(30)
+        assert not node.is_alive()
+    finally:
+        old.disconnect()
+    lines = result["lines"]
+    assert events(lines, "done"), lines
+    [message] = [e for e in events(lines, "event") if e["name"] == "message"]
+    assert message["args"] == [{"from": "0.6"}]
+    assert sorted(subscribed) == [("0.6", "room"), ("4", "room")]
