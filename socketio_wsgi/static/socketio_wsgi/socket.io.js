@@ -13,6 +13,7 @@
  *     socket.on("message", function (m) { console.log(m); });
  *     socket.subscribe("room-1").connect();   // subscribe works before connect
  *     socket.send({text: "hi"});
+ *     socket.on("news", function (a, b) { ... });  // the server's socket.emit("news", a, b)
  *   </script>
  *
  * Values keep their type: strings go as text; objects, arrays, numbers,
@@ -163,6 +164,19 @@
     return out;
   }
 
+  // How the server sends a named event to a 0.6 client: one `~j~` object
+  // {"$event": name, "args": [...]} with nothing else in it.
+  var EVENT_KEY = '$event';
+  function isNamedEvent(value) {
+    if (!isObject(value) || typeof value[EVENT_KEY] !== 'string') return false;
+    if (Object.prototype.toString.call(value.args) !== '[object Array]') return false;
+    var keys = 0;
+    for (var key in value) {
+      if (hasOwn(value, key)) keys++;
+    }
+    return keys === 2;
+  }
+
   function channelName(channel) {
     var name = wellFormed(String(channel));
     if (!name) throw new Error('a channel name may not be empty');
@@ -292,7 +306,13 @@
           this.socket.emit('error', [err]);
           continue;
         }
-        this.socket.emit('message', [value]);
+        if (isNamedEvent(value)) {
+          // A named event the server emitted (socket.emit("name", ...)):
+          // fired as that event with its arguments (bytes arrive as base64).
+          this.socket.emit(value[EVENT_KEY], value.args);
+        } else {
+          this.socket.emit('message', [value]);
+        }
       } else {
         this.socket.emit('message', [data]);
       }
