@@ -16,7 +16,10 @@ V4_PAGE = """<!doctype html>
 window.start = function (port, transports) {
   var rec = window.rec = {events: [], acks: [], connected: false, upgraded: false, errors: []};
   var socket = rec.socket = io('http://127.0.0.1:' + port, {transports: transports, reconnection: false});
-  socket.on('connect', function () { rec.connected = true; rec.transport = socket.io.engine.transport.name; });
+  socket.on('connect', function () {
+    rec.connected = true;
+    rec.transport = socket.io.engine.transport.name;
+  });
   socket.io.on('open', function () {
     socket.io.engine.on('upgrade', function (t) { rec.upgraded = t.name; });
   });
