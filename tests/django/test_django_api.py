@@ -175,6 +175,17 @@ def test_tag_escapes_for_an_inline_script_and_passes_a_csp_nonce():
     assert html.count('nonce="n0nce"') == 2
 
 
+def test_tag_includes_socketio_client_4_pointed_at_the_socket_server():
+    template = Template('{% load socketio_tags %}{% socketio "4" %}')
+    with override_settings(SOCKETIO_V4_CLIENT_URL="/static/socket.io.min.js", SOCKETIO_PORT=9123):
+        html = template.render(Context({"request": RequestFactory().get("/page/")}))
+    assert html == ('<script src="/static/socket.io.min.js"></script>\n'
+                    '<script>window.SOCKETIO_V4 = {"options": {"path": "/socket.io/", "withCredentials": true}, '
+                    '"url": "http://testserver:9123"};</script>')
+    with pytest.raises(ImproperlyConfigured, match="SOCKETIO_V4_CLIENT_URL"):
+        template.render(Context({}))
+
+
 def test_client_url_serves_the_socketio_wsgi_client_with_an_etag():
     client = Client()
     response = client.get("/socket.io/socket.io.js")

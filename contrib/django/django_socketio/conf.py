@@ -110,6 +110,15 @@ def client_url() -> Optional[str]:
     return value
 
 
+def v4_client_url() -> Optional[str]:
+    """``SOCKETIO_V4_CLIENT_URL``: where ``{% socketio "4" %}`` loads the
+    official ``socket.io-client`` 4.x browser bundle (not shipped here)."""
+    value = _get("SOCKETIO_V4_CLIENT_URL", None)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _fail("SOCKETIO_V4_CLIENT_URL", f"must be a URL or None, got {value!r}")
+    return value
+
+
 def resource() -> str:
     return _checked("resource", _get("SOCKETIO_RESOURCE", Options.resource)).strip("/")
 

@@ -15,6 +15,11 @@ The client is loaded from ``SOCKETIO_CLIENT_URL`` when set, else from this
 app's ``<resource>/socket.io.js`` URL on the page's origin.  The tag takes the
 template context; with Django's ``request`` context processor it can see
 which server rendered the page.
+
+``{% socketio "4" %}`` includes the official ``socket.io-client`` 4.x
+instead (from ``SOCKETIO_V4_CLIENT_URL``; we do not ship it) and sets
+``window.SOCKETIO_V4 = {url, options}`` for ``io(SOCKETIO_V4.url,
+SOCKETIO_V4.options)``: the same server, port and resource.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -53,12 +59,41 @@ def client_defaults(request) -> dict:
     return defaults
 
 
+def v4_settings(request) -> dict:
+    """``{url, options}`` for ``io(url, options)``: the socket server's origin
+    (``""``, the page's own, when it served the page) and path."""
+    url = ""
+    if request is None or not request.META.get(SAME_SERVER):
+        host = request.get_host().rsplit(":", 1)[0] if request is not None else "localhost"
+        scheme = "https" if request is not None and request.is_secure() else "http"
+        url = f"{scheme}://{host}:{conf.port()}"
+    return {"url": url, "options": {"path": f"/{conf.resource()}/", "withCredentials": True}}
+
+
 @register.simple_tag(takes_context=True)
-def socketio(context) -> SafeString:
+def socketio(context, client: str = "0.6") -> SafeString:
+    """The client (``"0.6"``, ours, by default; ``"4"``: socket.io-client 4.x)."""
     request = context.get("request")
-    literal = json.dumps(client_defaults(request), sort_keys=True).translate(_SCRIPT_ESCAPES)
     nonce = context.get("csp_nonce")
     attrs = format_html(' nonce="{}"', nonce) if nonce else ""
+    if str(client) == "4":
+        src = conf.v4_client_url()
+        if src is None:
+            raise ImproperlyConfigured(
+                '{% socketio "4" %} needs SOCKETIO_V4_CLIENT_URL: the URL of socket.io-client 4.x\'s '
+                "dist/socket.io.min.js on your site (we do not ship it)"
+            )
+        literal = json.dumps(v4_settings(request), sort_keys=True).translate(_SCRIPT_ESCAPES)
+        return format_html(
+            '<script{} src="{}"></script>\n<script{}>window.SOCKETIO_V4 = {};</script>',
+            attrs,
+            src,
+            attrs,
+            mark_safe(literal),
+        )
+    if str(client) != "0.6":
+        raise template.TemplateSyntaxError(f'{{% socketio %}} takes "0.6" or "4", not {client!r}')
+    literal = json.dumps(client_defaults(request), sort_keys=True).translate(_SCRIPT_ESCAPES)
     return format_html(
         '<script{}>window.SOCKETIO_DEFAULTS = {};</script>\n<script{} src="{}"></script>',
         attrs,
