@@ -52,6 +52,9 @@ class Options:
     asks for more is closed ("limit exceeded").
     ``around_handlers(request)``: a context manager entered around every
     handler call for that request (the Django app saves the session there).
+    ``recovery_window``: seconds a Socket.IO 4 session survives an unclean
+    disconnect for its client to recover it (connection state recovery);
+    ``None`` (the default) turns recovery off.
     """
 
     resource: str = "socket.io"
@@ -70,6 +73,7 @@ class Options:
     max_messages_per_payload: int = 10_000
     write_timeout: float = 10.0
     max_handshakes_per_minute: Optional[int] = None
+    recovery_window: Optional[float] = None
     flash_policy_port: Optional[int] = None
     flash_policy_inline: bool = False
     trust_proxy_headers: bool = False
@@ -109,6 +113,13 @@ class Options:
         if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
             raise ConfigurationError(
                 f"max_handshakes_per_minute must be a positive integer or None, got {rate!r}"
+            )
+        window = self.recovery_window
+        if window is not None and (
+            not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0
+        ):
+            raise ConfigurationError(
+                f"recovery_window must be a positive number of seconds or None, got {window!r}"
             )
         if isinstance(self.status_addresses, str):
             self.status_addresses = (self.status_addresses,)

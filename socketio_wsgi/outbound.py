@@ -38,6 +38,7 @@ __all__ = [
     "records",
     "split_records",
     "v06_as_v4",
+    "v06_as_emissions",
     "to_json_args",
     "from_json_args",
 ]
@@ -87,13 +88,17 @@ class Emission:
     ``event`` is ``None`` for a message (then ``args`` is ``(value,)``).
     """
 
-    __slots__ = ("event", "args", "_v06", "_v4")
+    __slots__ = ("event", "args", "offset", "_v06", "_v4")
 
     def __init__(self, event: Optional[str], args: Tuple[Any, ...]):
         if event is not None and (not isinstance(event, str) or event in sio5.RESERVED_EVENTS):
             raise UsageError(f"cannot emit the event {event!r}")
         self.event = event
         self.args = args
+        #: Set once, before the first Socket.IO 4 encoding, when the server
+        #: keeps packets for connection state recovery: appended as the last
+        #: argument (the client reports the last one it saw when it recovers).
+        self.offset: Optional[str] = None
         self._v06: Optional[bytes] = None
         self._v4: Dict[str, bytes] = {}
 
@@ -122,7 +127,8 @@ class Emission:
         data = self._v4.get(namespace)
         if data is None:
             name = "message" if self.event is None else self.event
-            data = self._v4[namespace] = records(sio5.Event(name, self.args, namespace))
+            args = self.args if self.offset is None else self.args + (self.offset,)
+            data = self._v4[namespace] = records(sio5.Event(name, args, namespace))
         return data
 
     def preset_v06(self, data: bytes) -> "Emission":
@@ -134,10 +140,10 @@ class Emission:
 Frame = Union[bytes, Emission]
 
 
-def v06_as_v4(frame: bytes, namespace: str = "/") -> bytes:
-    """A 0.6 payload as Socket.IO 4 records: one ``"message"`` event per
+def v06_as_emissions(frame: bytes) -> List[Emission]:
+    """A 0.6 payload as what it means: one message (or named event) per
     message in it (values as the 0.6 wire has them: scalars are text)."""
-    out = bytearray()
+    out: List[Emission] = []
     for data in decode_frames(frame.decode("utf-8", "surrogatepass")):
         value = parse_message(data)
         if type(value) is Heartbeat:
@@ -145,10 +151,15 @@ def v06_as_v4(frame: bytes, namespace: str = "/") -> bytes:
         if isinstance(value, dict) and set(value) == {EVENT_KEY, "args"} and isinstance(value["args"], list):
             event = value[EVENT_KEY]
             if isinstance(event, str) and event not in sio5.RESERVED_EVENTS:
-                out += records(sio5.Event(event, value["args"], namespace))
+                out.append(Emission(event, tuple(value["args"])))
                 continue
-        out += records(sio5.Event("message", (value,), namespace))
-    return bytes(out)
+        out.append(Emission.message(value))
+    return out
+
+
+def v06_as_v4(frame: bytes, namespace: str = "/") -> bytes:
+    """A 0.6 payload as Socket.IO 4 records (see :func:`v06_as_emissions`)."""
+    return b"".join(emission.v4(namespace) for emission in v06_as_emissions(frame))
 
 
 def to_json_args(args: Tuple[Any, ...]) -> List[Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
 from urllib.parse import parse_qs
@@ -40,7 +41,7 @@ from .errors import ConnectionClosed, ConnectionRefused, LimitExceeded, Protocol
 from .http import Headers, respond, text_response
 from .outbound import records, split_records
 from .session import Receiver, new_session_id
-from .v4session import V4Session
+from .v4session import Recovery, V4Session
 from .websocket import accept, is_upgrade_request
 from .ws.connection import PreparedMessage
 
@@ -297,6 +298,13 @@ class LinkDriver(Receiver):
             log.warning("eio %s: CONNECT to unknown namespace %r refused", self.link.sid, namespace[:100])
             self._refuse(namespace, "Invalid namespace")
             return
+        window = self.endpoint.recovery_window
+        if window is not None and isinstance(auth, dict) and "pid" in auth:
+            auth = dict(auth)
+            pid, offset = auth.pop("pid"), auth.pop("offset", None)
+            if isinstance(pid, str) and (offset is None or isinstance(offset, str)):
+                if self.recover(namespace, pid, offset):
+                    return
         try:
             session = engine.new_session(
                 f"eio4-{self.link.transport}", self.environ, V4Session, admitted=True, namespace=namespace
@@ -308,9 +316,16 @@ class LinkDriver(Receiver):
         assert isinstance(session, V4Session)
         session.link = self
         session.auth = auth
+        answer = {"sid": session.session_id}
+        if window is not None:
+            limits = engine.limits
+            session.recovery = Recovery(
+                secrets.token_urlsafe(18), limits.max_queue_messages, limits.max_queue_bytes
+            )
+            answer["pid"] = session.recovery.pid
         # The CONNECT answer is queued first, so whatever on_connect sends
         # follows it; a refusal drops it with the rest of the queue.
-        session.core.send(records(sio5.Connect(namespace, {"sid": session.session_id})))
+        session.core.send(records(sio5.Connect(namespace, answer)))
         self.sessions[namespace] = session
         try:
             engine.connect(session)
@@ -319,6 +334,35 @@ class LinkDriver(Receiver):
             self._refuse(namespace, refused.reason)
             return
         session.attach(self)
+
+    def recover(self, namespace: str, pid: str, offset: Optional[str]) -> bool:
+        """Give a held session back to its client (connection state recovery):
+        its id, channels and every event packet sent after ``offset``.  False
+        (a new session follows) when there is none for ``pid`` or when some
+        of the packets it missed are no longer kept."""
+        session = self.endpoint.held.get(pid)
+        if session is None or session.namespace != namespace or session.recovery is None:
+            log.info("eio %s: no session to recover; a new one starts", self.link.sid)
+            return False
+        missed = session.recovery.after(offset)
+        if missed is None or not session.connected:
+            log.info(
+                "eio %s: session %s cannot be recovered (packets dropped)", self.link.sid, session.session_id
+            )
+            return False
+        self.endpoint.release(pid)
+        core = session.core
+        core.drop_queue()  # what was queued is in ``missed`` too
+        core.send(records(sio5.Connect(namespace, {"sid": session.session_id, "pid": pid})))
+        for data in missed:
+            core.send(data)
+        session.link = self
+        session.recovered = True
+        session.transport = f"eio4-{self.link.transport}"
+        self.sessions[namespace] = session
+        log.info("session %s recovered with %d missed packet(s)", session.session_id, len(missed))
+        session.attach(self)
+        return True
 
     def _refuse(self, namespace: str, message: str) -> None:
         self.link.outbox.append(records(sio5.ConnectError(namespace, {"message": message})))
@@ -335,10 +379,14 @@ class LinkDriver(Receiver):
             self._timer.stop()
             self._timer = None
         reason = _SESSION_REASONS.get(link.close_reason or "", Reason.CLIENT_CLOSED)
+        recoverable = link.close_reason in (PING_TIMEOUT, TRANSPORT_CLOSE)
         for namespace, session in list(self.sessions.items()):
             del self.sessions[namespace]
             session.detach(self)
-            self.engine.close(session, reason)
+            if recoverable and session.recovery is not None and session.connected:
+                self.endpoint.hold(session, reason)
+            else:
+                self.engine.close(session, reason)
         self.wake()
 
     def close(self) -> None:
@@ -355,7 +403,11 @@ class V4Endpoint:
         self.engine = engine
         self.origin_allowed = origin_allowed
         self.links: Dict[str, LinkDriver] = {}
+        #: Sessions waiting for their client to recover them, by private id.
+        self.held: Dict[str, V4Session] = {}
+        self._expiries: Dict[str, Any] = {}
         options = engine.options
+        self.recovery_window: Optional[float] = options.recovery_window
         self.ping_interval = options.heartbeat_interval
         self.ping_timeout = options.heartbeat_timeout
         self.max_payload = options.max_payload_size
@@ -646,10 +698,38 @@ class V4Endpoint:
                 driver.flush()
                 conn.close(1000, link.close_reason or "")
 
+    # -- connection state recovery ----------------------------------------------------------
+    def hold(self, session: V4Session, reason: str) -> None:
+        """Keep ``session`` open, without a client, for ``recovery_window``
+        seconds; then close it with ``reason`` (what ended its link)."""
+        assert session.recovery is not None and self.recovery_window is not None
+        pid = session.recovery.pid
+        self.held[pid] = session
+        session.link = None
+        timer = self.engine.loop.timer(self.recovery_window)
+        self._expiries[pid] = timer
+        timer.start(lambda: self._expire(pid, reason))
+        log.info("session %s held %.0f s for recovery (%s)", session.session_id, self.recovery_window, reason)
+
+    def release(self, pid: str) -> Optional[V4Session]:
+        timer = self._expiries.pop(pid, None)
+        if timer is not None:
+            timer.stop()
+        return self.held.pop(pid, None)
+
+    def _expire(self, pid: str, reason: str) -> None:
+        session = self.release(pid)
+        if session is not None:
+            self.engine.close_later(session, reason)
+
     # -- shutdown -----------------------------------------------------------------------------
     def close_all(self) -> None:
         for driver in list(self.links.values()):
             driver.close()
+        for pid in list(self.held):
+            session = self.release(pid)
+            if session is not None:
+                self.engine.close(session, Reason.SERVER_SHUTDOWN)
 
 
 def _state_name(session: V4Session) -> str:  # pragma: no cover - debugging aid

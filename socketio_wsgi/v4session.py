@@ -11,10 +11,11 @@ waits for.  Its receiver is the Engine.IO connection that carries it (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .core import SessionCore
-from .outbound import Emission, Frame, records, v06_as_v4
+from .outbound import Emission, Frame, records, v06_as_emissions
 from .session import Session
 from .sio5 import Event
 
@@ -29,28 +30,70 @@ MAX_PENDING_ACKS = 256
 
 class Translations:
     """0.6 payloads pushed as bytes (by code that predates :class:`Emission`,
-    or by another process), turned into Socket.IO 4 records once per payload
-    and namespace: a broadcast hands the same bytes object to every recipient."""
+    or by another process), turned into emissions once per payload: a
+    broadcast hands the same bytes object to every recipient, and each
+    emission encodes itself once per namespace."""
 
-    __slots__ = ("_frame", "_namespace", "_records")
+    __slots__ = ("_frame", "_emissions", "_offsets")
 
     def __init__(self) -> None:
         self._frame: Optional[bytes] = None
-        self._namespace = ""
-        self._records = b""
+        self._emissions: List[Emission] = []
+        self._offsets = 0
 
-    def get(self, frame: bytes, namespace: str) -> bytes:
-        if frame is self._frame and namespace == self._namespace:
-            return self._records
-        data = v06_as_v4(frame, namespace)
-        self._frame, self._namespace, self._records = frame, namespace, data
-        return data
+    def get(self, frame: bytes) -> List[Emission]:
+        if frame is not self._frame:
+            self._emissions = v06_as_emissions(frame)
+            self._frame = frame
+        return self._emissions
+
+    def next_offset(self) -> str:
+        """A new packet offset (connection state recovery), unique in this process."""
+        self._offsets += 1
+        return format(self._offsets, "x")
+
+
+class Recovery:
+    """What a session keeps for connection state recovery: the event packets
+    it was sent, newest last, at most ``max_packets`` and ``max_bytes`` of them
+    (the queue limits), so that a client that comes back with the offset of
+    the last one it saw gets every later one again."""
+
+    __slots__ = ("pid", "log", "bytes", "max_packets", "max_bytes")
+
+    def __init__(self, pid: str, max_packets: int, max_bytes: int):
+        self.pid = pid
+        self.log: Deque[Tuple[str, bytes]] = deque()
+        self.bytes = 0
+        self.max_packets = max_packets
+        self.max_bytes = max_bytes
+
+    def record(self, offset: str, data: bytes) -> None:
+        log = self.log
+        log.append((offset, data))
+        self.bytes += len(data)
+        while log and (len(log) > self.max_packets or self.bytes > self.max_bytes):
+            self.bytes -= len(log.popleft()[1])
+
+    def after(self, offset: Optional[str]) -> Optional[List[bytes]]:
+        """The packets sent after ``offset`` (all of them for None); None if
+        ``offset`` is no longer kept (some were dropped: no recovery)."""
+        if offset is None:
+            return [data for _, data in self.log] if len(self.log) < self.max_packets else None
+        found = -1
+        for index, (kept, _) in enumerate(self.log):
+            if kept == offset:
+                found = index
+                break
+        if found < 0:
+            return None
+        return [data for _, data in list(self.log)[found + 1 :]]
 
 
 class V4Session(Session):
     """One namespace of one Socket.IO 4 client."""
 
-    __slots__ = ("namespace", "link", "acks", "_next_ack", "recovered")
+    __slots__ = ("namespace", "link", "acks", "_next_ack", "recovered", "recovery")
 
     protocol = "4"
 
@@ -70,15 +113,27 @@ class V4Session(Session):
         self.acks: Dict[int, Callable[..., Any]] = {}
         self._next_ack = 0
         self.recovered = False
+        #: Kept packets, when the server offers connection state recovery.
+        self.recovery: Optional[Recovery] = None
 
     def push(self, frame: Frame) -> bool:
         """Queue a payload for this client, as Socket.IO 4 records."""
         if type(frame) is bytes:
-            data = self.engine.translations.get(frame, self.namespace)
-            if not data:
-                return True  # nothing but heartbeats
-        else:
-            data = frame.v4(self.namespace)  # type: ignore[union-attr]
+            pushed = True
+            for emission in self.engine.translations.get(frame):
+                pushed = self._push_emission(emission)
+            return pushed
+        return self._push_emission(frame)  # type: ignore[arg-type]
+
+    def _push_emission(self, emission: Emission) -> bool:
+        recovery = self.recovery
+        if recovery is None:
+            return Session.push(self, emission.v4(self.namespace))
+        if emission.offset is None:
+            emission.offset = self.engine.translations.next_offset()
+        data = emission.v4(self.namespace)
+        if self.connected:
+            recovery.record(emission.offset, data)
         return Session.push(self, data)
 
     def push_records(self, data: bytes) -> bool:

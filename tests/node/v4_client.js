@@ -12,6 +12,7 @@
 //   auth         the CONNECT payload ({} when absent, as the client sends it)
 //   query        extra query parameters
 //   reconnection false
+//   reconnection_delay_ms  100 (the first reconnection's delay)
 //   ack_replies  {"event": [args...]}: answer a server event that wants an ack
 //   timeout_ms   bound on the whole run (default 20000)
 //   steps        run in order once connected:
@@ -125,8 +126,8 @@ const socket = io(config.url + (namespace === '/' ? '' : namespace), {
   auth: config.auth || {},
   query: config.query || {},
   reconnection: Boolean(config.reconnection),
-  reconnectionDelay: 100,
-  reconnectionDelayMax: 500,
+  reconnectionDelay: config.reconnection_delay_ms || 100,
+  reconnectionDelayMax: Math.max(config.reconnection_delay_ms || 500, 500),
   forceNew: true,
 });
 
