@@ -151,22 +151,23 @@ def broadcast_channel(message: Any, channel: str) -> int:
     return broadcast_via(current_backend(), message, channel)
 
 
-def _emission(event: str, args: Any) -> Emission:
-    emission = Emission(event, tuple(args))
-    emission.v06()  # encoded (and checked) here, once
-    return emission
+def emission(event: str, args: Any) -> Emission:
+    """A named event for out-of-band calls, its 0.6 form encoded (and checked) now."""
+    made = Emission(event, tuple(args))
+    made.v06()  # encoded (and checked) here, once
+    return made
 
 
 def emit(session_id: str, event: str, *args: Any) -> None:
     """Emit the named event ``event`` to one session; NoSocket if it does not exist."""
-    deliver_via(current_backend(), session_id, _emission(event, args))
+    deliver_via(current_backend(), session_id, emission(event, args))
 
 
 def emit_broadcast(event: str, *args: Any) -> int:
     """Emit ``event`` to every connected client; NoSocket if there is none."""
-    return publish_via(current_backend(), _emission(event, args))
+    return publish_via(current_backend(), emission(event, args))
 
 
 def emit_channel(event: str, *args: Any, channel: str) -> int:
     """Emit ``event`` to every holder of ``channel``; NoSocket if none."""
-    return publish_via(current_backend(), _emission(event, args), channel)
+    return publish_via(current_backend(), emission(event, args), channel)

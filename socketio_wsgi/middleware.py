@@ -222,6 +222,18 @@ class SocketIOMiddleware:
         """Send to every holder of ``channel``; :class:`NoSocket` if none."""
         return api.broadcast_via((self.engine.backend, self.engine.bridge), message, channel)
 
+    def emit(self, session_id: str, event: str, *args: Any) -> None:
+        """Emit the named event to one session of this middleware; :class:`NoSocket` if unknown."""
+        api.deliver_via((self.engine.backend, self.engine.bridge), session_id, api.emission(event, args))
+
+    def emit_broadcast(self, event: str, *args: Any) -> int:
+        """Emit the named event to every client; :class:`NoSocket` if there is none."""
+        return api.publish_via((self.engine.backend, self.engine.bridge), api.emission(event, args))
+
+    def emit_channel(self, event: str, *args: Any, channel: str) -> int:
+        """Emit the named event to every holder of ``channel``; :class:`NoSocket` if none."""
+        return api.publish_via((self.engine.backend, self.engine.bridge), api.emission(event, args), channel)
+
     # -- conveniences -----------------------------------------------------
     def close_all(self) -> None:
         """Close every session (fires the closing events); used on shutdown."""

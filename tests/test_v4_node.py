@@ -8,8 +8,9 @@ import base64
 import threading
 
 import pytest
+from servers import wait_for
 
-from socketio_wsgi import ConnectionRefused
+from socketio_wsgi import ConnectionRefused, NoSocket
 from socketio_wsgi.client import Client
 from socketio_wsgi.protocol import encode
 from tests.v4_support import run_client, unmark, v4_modules
@@ -191,3 +192,30 @@ def test_a_channel_shared_by_a_06_client_and_a_v4_client(make_server_thread):
     [message] = [e for e in events(lines, "event") if e["name"] == "message"]
     assert message["args"] == [{"from": "0.6"}]
     assert sorted(subscribed) == [("0.6", "room"), ("4", "room")]
+
+
+def test_out_of_band_emits_reach_both_generations(make_server_thread):
+    server = make_server_thread()
+    server.handlers.add_named("join", lambda request, socket, context: socket.subscribe("live") and None)
+    old = Client(server.url, transport="xhr-polling", timeout=10)
+    old.connect()
+    result = {}
+    try:
+        old.send_payload(encode(["__subscribe__", "live"]))
+        node = threading.Thread(target=lambda: result.update(lines=run_client({
+            "url": server.url,
+            "steps": [{"emit": "join", "ack": True}, {"wait": "score"}, {"wait": "direct"}],
+        })))
+        node.start()
+        wait_for(lambda: len(server.engine.backend.channels.get("live", ())) == 2, timeout=20)
+        assert server.middleware.emit_channel("score", 3, "to 1", channel="live") == 2
+        v4_sid = next(s.session_id for s in server.engine.sessions.values() if s.protocol == "4")
+        server.middleware.emit(v4_sid, "direct", None)
+        assert old.receive(timeout=10) == {"$event": "score", "args": [3, "to 1"]}
+        node.join(30)
+    finally:
+        old.disconnect()
+    lines = result["lines"]
+    assert [e["args"] for e in events(lines, "event")] == [[3, "to 1"], [None]]
+    with pytest.raises(NoSocket):
+        server.middleware.emit("12345678901234567890", "direct")
