@@ -172,6 +172,8 @@ def _split_plain(payload: str, limit: int) -> Optional[List[str]]:
 
 
 def _decode_bmp(payload: str, limit: int) -> List[str]:
+    if payload.count(FRAME) <= 4:  # one or two frames: scanning costs less than splitting
+        return _scan_bmp(payload, limit)
     fast = _split_plain(payload, limit)
     return _scan_bmp(payload, limit) if fast is None else fast
 

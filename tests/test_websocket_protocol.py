@@ -482,3 +482,39 @@ def test_malformed_handshakes(change, status):
     assert info.value.status == status
     if status == 426:
         assert ("Sec-WebSocket-Version", "13") in info.value.headers
+
+
+def _outcome(proto: Protocol, chunks: list) -> tuple:
+    events = []
+    for chunk in chunks:
+        events += feed(proto, chunk)
+    return events, proto.state, proto.failure and proto.failure.code, proto.data_to_send()
+
+
+@pytest.mark.parametrize("data", [
+    frame(OP_TEXT, b""),
+    frame(OP_TEXT, b"hello"),
+    frame(OP_TEXT, "é😀".encode()),
+    frame(OP_TEXT, b"x" * 125),
+    frame(OP_TEXT, b"x" * 126),
+    frame(OP_TEXT, b"x" * 65535),
+    frame(OP_TEXT, b"x" * 65536),            # 64-bit length: the general parser
+    frame(OP_TEXT, b"\xff\xfe"),             # invalid UTF-8: 1007
+    frame(OP_TEXT, b"abc", masked=False),    # unmasked from a client: 1002
+    frame(OP_TEXT, b"abc", fin=False),
+    frame(OP_TEXT, b"abc", rsv=0x40),        # compressed without the extension
+    frame(OP_BINARY, b"abc"),
+    frame(OP_TEXT, b"abc") + frame(OP_TEXT, b"def"),
+    frame(OP_TEXT, b"abc")[:-1],
+])
+def test_the_one_frame_shortcut_agrees_with_the_general_parser(data):
+    # Fed whole, a lone small text frame takes the shortcut; fed a byte at a
+    # time, it takes the general parser.  Both must end the same way.
+    whole = _outcome(server(max_size=70_000), [data])
+    bytewise = _outcome(server(max_size=70_000), [data[i:i + 1] for i in range(len(data))])
+    assert whole == bytewise
+
+
+def test_the_one_frame_shortcut_respects_max_size():
+    events, state, code, _ = _outcome(server(max_size=10), [frame(OP_TEXT, b"x" * 11)])
+    assert events == [] and code == 1009

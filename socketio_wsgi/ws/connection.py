@@ -166,7 +166,8 @@ class Connection:
         self._half = False
         self._closing = False
         self._close_timer: Any = None
-        #: Called (in the hub) whenever the outgoing buffer has drained.
+        #: Called once a backlog (bytes the socket did not take at once) has
+        #: been written: a sender that held back can go on.
         self.on_drained: Optional[Callable[[], None]] = None
         #: Why the connection was dropped without a close handshake
         #: ("write timeout", "connection lost", "aborted"), else None.
@@ -205,10 +206,12 @@ class Connection:
         return self
 
     def __next__(self) -> Message:
-        try:
-            return self.receive()
-        except ConnectionClosed:
-            raise StopIteration from None
+        pending = self._pending
+        while not pending:
+            if self._ended:
+                raise StopIteration
+            self._read_once(None)
+        return pending.pop(0)
 
     def receive(self, timeout: Optional[float] = None) -> Message:
         """The next message.  Raises :class:`ConnectionClosed` once the
@@ -272,17 +275,20 @@ class Connection:
     def _handle_events(self) -> None:
         proto = self.protocol
         for event in proto.events_received():
-            if isinstance(event, (str, bytes)):
+            kind = type(event)
+            if kind is str or kind is bytes:
                 self._pending.append(event)
-            elif isinstance(event, Ping):
+            elif kind is Ping:
                 if len(self._out) <= self.write_limit:
                     proto.send_pong(event.payload)
                     self._push(proto.data_to_send())
                 else:
                     self._pong_due = event.payload  # the reader never waits on a write
-            elif isinstance(event, Close):
+            elif kind is Close:
                 self._close_code, self._close_reason = event.code, event.reason
-        self._push(proto.data_to_send())
+        data = proto.data_to_send()
+        if data:
+            self._push(data)
         if proto.state is State.CLOSED:
             if self._close_code is None:
                 self._close_code = proto.close_code
@@ -352,7 +358,7 @@ class Connection:
             if self._writer is None:
                 self._writer = gevent.spawn(self._write_rest)
         else:
-            self._on_drained()
+            self._on_drained(backlog=self._writer is not None)
         return True
 
     def _write_rest(self) -> None:
@@ -376,7 +382,7 @@ class Connection:
         finally:
             self._writer = None
 
-    def _on_drained(self) -> None:
+    def _on_drained(self, backlog: bool) -> None:
         pong, self._pong_due = self._pong_due, None
         if pong is not None and self.protocol.state is not State.CLOSED:
             self.protocol.send_pong(pong)
@@ -387,7 +393,7 @@ class Connection:
         self._drained.set()
         if self._ended and not self._shut:
             self._shutdown(socket.SHUT_WR if self._half else socket.SHUT_RDWR)
-        elif self.on_drained is not None:
+        elif backlog and self.on_drained is not None:
             self.on_drained()
 
     # ------------------------------------------------------------ closing

@@ -196,6 +196,8 @@ class Protocol:
         if self.state is State.CLOSED or self._phase == _DISCARD:
             return
         buf = self._buf
+        if not buf and self._phase == _HEADER and not self._msg_op and self._whole_text_frame(data):
+            return
         if data:
             buf += data
         pos = 0
@@ -226,6 +228,31 @@ class Protocol:
         elif pos:
             del buf[:pos]
         self.input_pending = self._stop and bool(buf)
+
+    def _whole_text_frame(self, data: bytes) -> bool:
+        """The common case in one step: ``data`` is exactly one final,
+        masked, uncompressed text frame of under 64 KiB from a client, and
+        nothing is pending.  Returns False (nothing done) for anything else,
+        which the general parser then handles."""
+        if len(data) < 6 or data[0] != 0x81 or self._mask_bit != 0x80:
+            return False
+        length = data[1] ^ 0x80  # the mask bit must be set
+        if length < 126:
+            start = 6
+        elif length == 126 and len(data) >= 8:
+            length = (data[2] << 8) | data[3]
+            start = 8
+        else:
+            return False
+        if len(data) != start + length or length > self.max_size:
+            return False
+        try:
+            text = unmask(data[start:], data[start - 4 : start]).decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # the general parser fails the connection with 1007
+        self.input_pending = False
+        self._message(text)
+        return True
 
     def receive_eof(self) -> None:
         """The peer's TCP stream ended: the connection is closed (1006 unless
