@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take client address/scheme from X-Forwarded-For/-Proto",
     )
+    parser.add_argument(
+        "--recovery-window",
+        type=float,
+        default=None,
+        help="seconds a Socket.IO 4 session waits for its client to recover it (default: off)",
+    )
     for name in SECONDS_OPTIONS:
         parser.add_argument(
             "--" + name.replace("_", "-"),
