@@ -31,6 +31,7 @@ TRANSPORT_CLOSE = "transport close"
 CLIENT_CLOSE = "client close"
 SERVER_CLOSE = "server close"
 PARSE_ERROR = "parse error"
+WRITE_TIMEOUT = "write timeout"
 
 
 class LinkState(enum.Enum):

@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional
 from urllib.parse import parse_qs
 
 import gevent
@@ -34,6 +34,7 @@ from .eio4_link import (
     SERVER_CLOSE,
     TRANSPORT_CLOSE,
     WEBSOCKET,
+    WRITE_TIMEOUT,
     EngineIOLink,
     LinkState,
 )
@@ -41,6 +42,7 @@ from .errors import ConnectionClosed, ConnectionRefused, LimitExceeded, Protocol
 from .http import Headers, respond, text_response
 from .outbound import records, split_records
 from .session import Receiver, new_session_id
+from .transports.base import socket_abort
 from .v4session import Recovery, V4Session
 from .websocket import accept, is_upgrade_request
 from .ws.connection import PreparedMessage
@@ -68,6 +70,7 @@ _SESSION_REASONS = {
     CLIENT_CLOSE: Reason.CLIENT_CLOSED,
     SERVER_CLOSE: Reason.SERVER_CLOSED,
     PARSE_ERROR: Reason.PROTOCOL_ERROR,
+    WRITE_TIMEOUT: Reason.WRITE_TIMEOUT,
 }
 _SLICE = 64
 _TEXT = "text/plain; charset=UTF-8"
@@ -84,6 +87,42 @@ def _query(environ: dict) -> Dict[str, str]:
     except (ValueError, UnicodeDecodeError):
         return {}
     return {key: values[0] for key, values in fields.items()}
+
+
+class TimedBody:
+    """A poll's answer that must be written within ``write_timeout``: the
+    server writes it between the two steps of this iterator; if that takes
+    longer, the client's socket is shut (a client that does not read pins
+    nothing) and the link ends ("write timeout")."""
+
+    __slots__ = ("body", "timer", "driver", "abort")
+
+    def __init__(
+        self, driver: "LinkDriver", body: List[bytes], abort: Optional[Callable[[], None]], timeout: float
+    ):
+        self.body = body
+        self.driver = driver
+        self.abort = abort
+        self.timer = driver.engine.loop.timer(timeout) if abort is not None else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.timer is not None:
+            self.timer.start(self._expired)
+        yield from self.body
+        self.close()
+
+    def _expired(self) -> None:
+        link = self.driver.link
+        log.warning("eio %s: a poll's answer was not taken within write_timeout; closing it", link.sid)
+        if self.abort is not None:
+            self.abort()
+        if link.close(WRITE_TIMEOUT):
+            gevent.spawn(self.driver.end)
+
+    def close(self) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.stop()
 
 
 class Refusal(Exception):
@@ -559,7 +598,9 @@ class V4Endpoint:
         return respond(start_response, 200, body, _TEXT, cors)
 
     # -- polling ------------------------------------------------------------------------------
-    def poll(self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers) -> List[bytes]:
+    def poll(
+        self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers
+    ) -> Iterable[bytes]:
         link = driver.link
         if driver.polling:
             refused = Refusal(400, 3, "a second poll while one is pending")
@@ -585,7 +626,8 @@ class V4Endpoint:
             data += b"\x1e1"
         if not data:
             data = b"\x1e6"
-        return respond(start_response, 200, data[1:], _TEXT, cors)
+        body = respond(start_response, 200, data[1:], _TEXT, cors)
+        return TimedBody(driver, body, socket_abort(environ), self.engine.options.write_timeout)
 
     def post(self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers) -> List[bytes]:
         link = driver.link

@@ -325,3 +325,29 @@ def test_requests_without_eio_still_reach_0_6(server):
     response = conn.getresponse()
     assert response.status == 200 and response.read().startswith(b"~m~")
     conn.close()
+
+
+def test_a_poll_answer_the_client_does_not_read_ends_the_link(make_server_thread):
+    import socket as socketlib
+
+    from servers import wait_for
+
+    from socketio_wsgi.outbound import Emission
+
+    srv = make_server_thread(write_timeout=1.0, max_queue_bytes=64 << 20, max_payload_size=64 << 20,
+                             max_message_size=1 << 20)
+    reasons = []
+    srv.handlers.add("on_disconnect", lambda request, socket, context, reason=None: reasons.append(reason))
+    sid, _ = connect_polling(srv.port)
+    [session] = srv.engine.sessions.values()
+    srv.call(session.push, Emission("big", ("x" * (24 << 20),)))
+    sock = socketlib.socket()
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.port))
+    try:
+        sock.sendall(f"GET {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_for(lambda: reasons, timeout=15)  # nothing read meanwhile
+    finally:
+        sock.close()
+    assert reasons == ["write timeout"]
+    assert not srv.middleware.v4.links
