@@ -202,7 +202,10 @@ class LinkDriver(Receiver):
                 session.detach(self)
                 if self.link.open:
                     parts.append(records(sio5.Disconnect(namespace)))
-        return b"".join(parts)
+        parts = [part for part in parts if part]
+        # One part is returned as it is: a broadcast's records are then the
+        # same object for every recipient, and their frames are built once.
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def flush(self) -> None:
         """Write what is queued on the websocket (a hub callback: never blocks)."""
@@ -213,16 +216,12 @@ class LinkDriver(Receiver):
         if conn.buffered > conn.write_limit:
             return  # the connection wakes us once drained
         backlog = self.backlog
-        backlog.extend(split_records(self.collect()))
+        backlog.extend(self.endpoint.frames(self.collect()))
         try:
             while backlog:
                 if conn.buffered > conn.write_limit:
                     return  # the rest waits for the connection to drain
-                frame = backlog.pop(0)
-                if isinstance(frame, str):
-                    conn.send(PreparedMessage(frame.encode("utf-8"), text=True))
-                else:
-                    conn.send(frame)
+                conn.send(backlog.pop(0))
             if not self.link.open:
                 conn.close(1000, self.link.close_reason or "", wait=False)
         except ConnectionClosed:
@@ -444,6 +443,7 @@ class V4Endpoint:
         self.links: Dict[str, LinkDriver] = {}
         #: Sessions waiting for their client to recover them, by private id.
         self.held: Dict[str, V4Session] = {}
+        self._last_frames: tuple = (b"", [])
         self._expiries: Dict[str, Any] = {}
         options = engine.options
         self.recovery_window: Optional[float] = options.recovery_window
@@ -456,6 +456,28 @@ class V4Endpoint:
             for name, old in ((POLLING, "xhr-polling"), (WEBSOCKET, "websocket"))
             if old in options.transports
         )
+
+    def frames(self, data: bytes) -> List[PreparedMessage]:
+        """The websocket messages of queued records, built once for a payload
+        handed to many connections in one loop iteration (a broadcast)."""
+        if not data:
+            return []
+        last_data, last_frames = self._last_frames
+        if data is last_data:
+            return last_frames
+        frames = [
+            PreparedMessage(frame.encode("utf-8"), text=True)
+            if isinstance(frame, str)
+            else PreparedMessage(frame)
+            for frame in split_records(data)
+        ]
+        if not self._last_frames[0]:
+            self.engine.loop.run_callback(self._forget_frames)
+        self._last_frames = (data, frames)
+        return frames
+
+    def _forget_frames(self) -> None:
+        self._last_frames = (b"", [])
 
     # -- routing ------------------------------------------------------------------------
     def check(self, environ: dict) -> Optional[LinkDriver]:

@@ -351,3 +351,49 @@ def test_a_poll_answer_the_client_does_not_read_ends_the_link(make_server_thread
         sock.close()
     assert reasons == ["write timeout"]
     assert not srv.middleware.v4.links
+
+
+def test_oversize_websocket_frame_closes_with_1009(server):
+    ws = WSClient(server.port, ws_path())
+    try:
+        receive(ws)
+        ws.send("40")
+        receive(ws)
+        ws.send("4" + "x" * (64 * 1024 + 1))
+        close, _ = ws.wait_closed()
+        assert close is not None and close.code == 1009
+    finally:
+        ws.close()
+
+
+def test_fan_out_to_many_websocket_clients_of_both_generations(server):
+    from servers import wait_for
+
+    from socketio_wsgi.client import Client
+    from socketio_wsgi.protocol import encode
+
+    server.handlers.add_named("join", lambda request, socket, context, channel: socket.subscribe(channel))
+    clients = []
+    try:
+        for _ in range(100):
+            ws = WSClient(server.port, ws_path())
+            clients.append(ws)
+            receive(ws)
+            ws.send("40")
+            receive(ws)
+            ws.send('421["join","fan"]')
+            assert receive(ws) == "431[true]"
+        old = Client(server.url, transport="websocket", timeout=10)
+        old.connect()
+        old.send_payload(encode(["__subscribe__", "fan"]))
+        wait_for(lambda: len(server.engine.backend.channels.get("fan", ())) == 101, timeout=10)
+        reached = server.call(lambda: server.middleware.emit_channel("tick", {"n": 1}, b"\x07", channel="fan"))
+        assert reached == 101
+        for ws in clients:
+            assert receive(ws) == '451-["tick",{"n":1},{"_placeholder":true,"num":0}]'
+            assert receive(ws) == b"\x07"
+        assert old.receive(timeout=10) == {"$event": "tick", "args": [{"n": 1}, "Bw=="]}
+        old.disconnect()
+    finally:
+        for ws in clients:
+            ws.close()
