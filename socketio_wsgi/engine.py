@@ -14,6 +14,7 @@ and in arrival order, yielding to other sessions between bounded slices.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Callable, ContextManager, Dict, Optional, Type
@@ -215,17 +216,7 @@ class Engine:
 
     def _fire_named(self, session: Session, name: str, args: Any) -> Any:
         hook = self.around_handlers
-        if hook is None:
-            return self.handlers.fire_named(
-                session.namespace,
-                name,
-                session.core.channel_key,
-                session.request,
-                session.socket,
-                session.context,
-                args,
-            )
-        with hook(session.request):
+        with hook(session.request) if hook is not None else contextlib.nullcontext():
             return self.handlers.fire_named(
                 session.namespace,
                 name,

@@ -25,7 +25,7 @@ import gevent
 import gevent.event
 
 from . import eio4, sio5
-from .core import Reason, State
+from .core import Reason
 from .eio4_link import (
     CLIENT_CLOSE,
     PARSE_ERROR,
@@ -591,12 +591,7 @@ class V4Endpoint:
         self, environ: dict, start_response: Callable, cors: Headers, transport: str
     ) -> Iterable[bytes]:
         if transport == WEBSOCKET:
-            conn = accept(
-                environ,
-                start_response,
-                max_size=self.max_payload,
-                write_timeout=self.engine.options.write_timeout,
-            )
+            conn = self._accept(environ, start_response)
             if conn is None:
                 return []
             driver = self._new_link(environ, WEBSOCKET)
@@ -693,13 +688,17 @@ class V4Endpoint:
         return respond(start_response, 200, b"ok", "text/html", cors)
 
     # -- websocket ---------------------------------------------------------------------------
-    def upgrade(self, environ: dict, start_response: Callable, driver: LinkDriver) -> List[bytes]:
-        conn = accept(
+    def _accept(self, environ: dict, start_response: Callable) -> Any:
+        """The websocket handshake, under maxPayload and ``write_timeout``."""
+        return accept(
             environ,
             start_response,
             max_size=self.max_payload,
             write_timeout=self.engine.options.write_timeout,
         )
+
+    def upgrade(self, environ: dict, start_response: Callable, driver: LinkDriver) -> List[bytes]:
+        conn = self._accept(environ, start_response)
         if conn is None:
             return []
         link = driver.link
@@ -794,7 +793,3 @@ class V4Endpoint:
             session = self.release(pid)
             if session is not None:
                 self.engine.close(session, Reason.SERVER_SHUTDOWN)
-
-
-def _state_name(session: V4Session) -> str:  # pragma: no cover - debugging aid
-    return "open" if session.state is State.OPEN else session.state.value
