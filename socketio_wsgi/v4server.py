@@ -403,7 +403,11 @@ class LinkDriver(Receiver):
         return True
 
     def _refuse(self, namespace: str, message: str) -> None:
-        self.link.outbox.append(records(sio5.ConnectError(namespace, {"message": message})))
+        outbox = self.link.outbox
+        if len(outbox) >= self.engine.limits.max_queue_messages:
+            # Refusals the client does not collect: as for any queue, a limit.
+            raise LimitExceeded(f"more than {len(outbox)} answers wait for this client")
+        outbox.append(records(sio5.ConnectError(namespace, {"message": message})))
         self.wake()
 
     # -- the end ---------------------------------------------------------------------

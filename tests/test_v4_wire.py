@@ -397,3 +397,12 @@ def test_fan_out_to_many_websocket_clients_of_both_generations(server):
     finally:
         for ws in clients:
             ws.close()
+
+
+def test_refusals_the_client_never_collects_are_bounded(make_server_thread):
+    srv = make_server_thread(max_queue_messages=100)
+    sid = open_polling(srv.port)["sid"]
+    assert send(srv.port, sid, b"\x1e".join([b"40/nope,"] * 100)) == (200, b"ok")
+    status, _ = send(srv.port, sid, b"40/nope,")
+    assert status == 413
+    assert poll(srv.port, sid)[0] == 400
