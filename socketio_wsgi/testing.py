@@ -26,16 +26,18 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 import gevent
 import gevent.event
 
-from . import api
+from . import api, sio5
 from .client import ConnectionClosedError
 from .config import Options
 from .engine import Engine
+from .errors import ConnectionRefused, ProtocolError
 from .events import EVENT_NAMES, HandlerRegistry, current_registry, use_registry
-from .outbound import Emission, Frame
+from .outbound import Emission, Frame, split_records
 from .protocol import Heartbeat, decode, encode, encode_json
 from .request import WSGIRequest
 from .session import Reason, Session, Waiter, new_session_id
 from .socket import Socket, encode_frame_bytes
+from .v4session import V4Session
 
 __all__ = [
     "FakeSocket",
@@ -43,6 +45,8 @@ __all__ = [
     "Broadcast",
     "TestServer",
     "TestClient",
+    "V4TestClient",
+    "Received",
     "ConnectionClosedError",
     "copy_registry",
     "isolated_handlers",
@@ -409,6 +413,23 @@ class TestServer:
             client.connect()
         return client
 
+    def client_v4(
+        self,
+        namespace: str = "/",
+        auth: Optional[Dict[str, Any]] = None,
+        environ: Optional[dict] = None,
+        *,
+        connect: bool = True,
+        timeout: float = 1.0,
+    ) -> "V4TestClient":
+        """A new Socket.IO 4 client of ``namespace`` (``auth``: its CONNECT
+        payload); connected unless ``connect=False``.  A refusal raises
+        :class:`~socketio_wsgi.ConnectionRefused`."""
+        client = V4TestClient(self, namespace, auth, environ, timeout=timeout)
+        if connect:
+            client.connect()
+        return client
+
     @property
     def sessions(self) -> Dict[str, Session]:
         """Open sessions by id."""
@@ -612,6 +633,176 @@ class TestClient:
     def receive_all(self) -> List[Any]:
         """Everything received so far (possibly nothing); never waits beyond
         letting already-runnable greenlets run once."""
+        gevent.sleep(0)
+        self._collect(0)
+        out = list(self._inbox)
+        self._inbox.clear()
+        return out
+
+
+@dataclasses.dataclass
+class Received:
+    """An event a :class:`V4TestClient` received: ``name``, ``args``, and the
+    ``id`` to answer with :meth:`V4TestClient.ack` when the server asked for one."""
+
+    name: str
+    args: Tuple[Any, ...]
+    id: Optional[int] = None
+
+
+class V4TestClient:
+    """A Socket.IO 4 client of a :class:`TestServer`, driving the real engine
+    directly (no Engine.IO transport): ``emit`` (returns the ack when asked),
+    ``send`` (the ``"message"`` event), ``subscribe``/``unsubscribe``,
+    ``receive``, ``receive_all``, ``ack``, ``disconnect``."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        server: TestServer,
+        namespace: str = "/",
+        auth: Optional[Dict[str, Any]] = None,
+        environ: Optional[dict] = None,
+        *,
+        timeout: float = 1.0,
+    ):
+        self.server = server
+        self.engine = server.engine
+        self.namespace = namespace
+        self.auth = auth
+        self.timeout = timeout
+        self.environ = base_environ(server.options.resource, "eio4-test")
+        self.environ.update(environ or {})
+        self.session: Optional[V4Session] = None
+        self._inbox: Deque[Received] = deque()
+        self._acks: Dict[int, Tuple[Any, ...]] = {}
+        self._next_id = 0
+        self._decoder = sio5.Decoder()
+
+    @property
+    def session_id(self) -> Optional[str]:
+        return self.session.session_id if self.session is not None else None
+
+    @property
+    def connected(self) -> bool:
+        return self.session is not None and self.session.connected
+
+    @property
+    def socket(self) -> Socket:
+        return self._open().socket  # type: ignore[return-value]
+
+    def _open(self) -> V4Session:
+        if self.session is None:
+            raise RuntimeError("connect() first")
+        return self.session
+
+    def connect(self) -> str:
+        """Join the namespace and run ``on_connect`` (refusals raise ConnectionRefused)."""
+        if self.session is not None:
+            raise RuntimeError("connect() was already called")
+        if self.namespace not in self.engine.handlers.namespaces:
+            raise ConnectionRefused("Invalid namespace")
+        session = self.engine.new_session("eio4-test", self.environ, V4Session, namespace=self.namespace)
+        assert isinstance(session, V4Session)
+        session.auth = self.auth
+        self.session = session
+        self.engine.connect(session)
+        return session.session_id
+
+    def disconnect(self) -> None:
+        if self.session is not None:
+            self.engine.close(self.session, Reason.CLIENT_CLOSED)
+
+    def __enter__(self) -> "V4TestClient":
+        if self.session is None:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.disconnect()
+
+    # -- sending ----------------------------------------------------------------
+    def emit(self, event: str, *args: Any, ack: bool = False, timeout: Optional[float] = None) -> Any:
+        """Emit ``event``; with ``ack=True`` wait for and return the ack's args (a tuple)."""
+        session = self._open()
+        ack_id = None
+        if ack:
+            ack_id = self._next_id
+            self._next_id += 1
+        # Through the codec both ways, as on the wire (bytes become attachments).
+        packet = self._round_trip(sio5.Event(event, args, self.namespace, ack_id))
+        try:
+            self.engine.run_event(session, packet)  # type: ignore[arg-type]
+        except ProtocolError:
+            pass  # the session is closed; the error was logged
+        if ack_id is None:
+            return None
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while ack_id not in self._acks:
+            if not self._collect(max(0.0, deadline - time.monotonic())) and time.monotonic() >= deadline:
+                raise TimeoutError(f"no ack for {event!r}")
+        return self._acks.pop(ack_id)
+
+    def send(self, value: Any) -> None:
+        """``socket.send(value)`` of a Socket.IO 4 client: reaches ``on_message``."""
+        self.emit("message", value)
+
+    def subscribe(self, channel: str) -> None:
+        self.emit("__subscribe__", channel)
+
+    def unsubscribe(self, channel: str) -> None:
+        self.emit("__unsubscribe__", channel)
+
+    def ack(self, received: Received, *args: Any) -> None:
+        """Answer an event the server sent with a callback."""
+        if received.id is None:
+            raise RuntimeError(f"{received.name!r} asked for no ack")
+        packet = self._round_trip(sio5.Ack(received.id, args, self.namespace))
+        self.engine.run_ack(self._open(), packet)  # type: ignore[arg-type]
+
+    def _round_trip(self, packet: sio5.Packet) -> sio5.Packet:
+        decoder = sio5.Decoder()
+        out: List[sio5.Packet] = []
+        for part in sio5.encode(packet):
+            out += decoder.receive_binary(part) if isinstance(part, bytes) else decoder.receive_text(part)
+        return out[0]
+
+    # -- receiving ----------------------------------------------------------------
+    def _collect(self, timeout: float) -> bool:
+        session = self._open()
+        if not session.has_queued() and timeout > 0 and session.connected:
+            waiter = Waiter()
+            session.attach(waiter)
+            try:
+                session.wait(waiter, time.monotonic() + timeout)
+            finally:
+                session.detach(waiter)
+        data = session.take()
+        for frame in split_records(data):
+            if isinstance(frame, bytes):
+                packets = self._decoder.receive_binary(frame)
+            else:
+                packets = self._decoder.receive_text(frame[1:])  # drop the Engine.IO message type
+            for packet in packets:
+                if isinstance(packet, sio5.Ack):
+                    self._acks[packet.id] = packet.args
+                elif isinstance(packet, sio5.Event):
+                    self._inbox.append(Received(str(packet.name), packet.args, packet.id))
+        return bool(data)
+
+    def receive(self, timeout: Optional[float] = None) -> Received:
+        """The next event the server sent (``"message"`` for ``send``)."""
+        wait = self.timeout if timeout is None else timeout
+        if not self._inbox:
+            self._collect(wait)
+        if self._inbox:
+            return self._inbox.popleft()
+        if not self.connected:
+            raise ConnectionClosedError("the session was closed")
+        raise TimeoutError(f"nothing received within {wait}s")
+
+    def receive_all(self) -> List[Received]:
         gevent.sleep(0)
         self._collect(0)
         out = list(self._inbox)
