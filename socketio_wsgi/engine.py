@@ -275,9 +275,13 @@ class Engine:
         """A Socket.IO 4 client's ack of a server emit: run its callback."""
         callback = session.take_ack(packet.id)
         if callback is None:
-            log.warning(
-                "session %s: an ack for id %d, which was never sent; ignored", session.session_id, packet.id
-            )
+            if not session.stray_acks:  # one line per session, however many follow
+                log.warning(
+                    "session %s: an ack for id %d, which was never sent; ignored (and any more)",
+                    session.session_id,
+                    packet.id,
+                )
+            session.stray_acks += 1
             return
         with session.lock:
             if session.core.state is not OPEN:

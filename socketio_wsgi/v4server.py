@@ -158,6 +158,7 @@ class LinkDriver(Receiver):
         "_timer_at",
         "attachments_due",
         "backlog",
+        "ignored",
         "__weakref__",
     )
 
@@ -178,6 +179,8 @@ class LinkDriver(Receiver):
         self.attachments_due: Optional[float] = None
         #: Websocket frames taken but not yet handed to a full connection.
         self.backlog: List[Any] = []
+        #: Packets ignored (for namespaces the client has not joined).
+        self.ignored = 0
 
     def __repr__(self) -> str:
         return f"<LinkDriver {self.link!r} {sorted(self.sessions)}>"
@@ -312,9 +315,13 @@ class LinkDriver(Receiver):
                 self.engine.close(session, Reason.CLIENT_CLOSED)
             return
         if session is None:
-            log.warning(
-                "eio %s: a packet for %r, which it has not joined; ignored", self.link.sid, namespace[:100]
-            )
+            if not self.ignored:  # one line per connection, however many follow
+                log.warning(
+                    "eio %s: a packet for %r, which it has not joined; ignored (and any more)",
+                    self.link.sid,
+                    namespace[:100],
+                )
+            self.ignored += 1
             return
         if isinstance(packet, sio5.Event):
             try:

@@ -93,7 +93,7 @@ class Recovery:
 class V4Session(Session):
     """One namespace of one Socket.IO 4 client."""
 
-    __slots__ = ("namespace", "link", "acks", "_next_ack", "recovered", "recovery")
+    __slots__ = ("namespace", "link", "acks", "_next_ack", "recovered", "recovery", "stray_acks")
 
     protocol = "4"
 
@@ -112,6 +112,8 @@ class V4Session(Session):
         #: Callbacks of server emits waiting for the client's ack, by id.
         self.acks: Dict[int, Callable[..., Any]] = {}
         self._next_ack = 0
+        #: Acks the client sent for ids the server never used (logged once).
+        self.stray_acks = 0
         self.recovered = False
         #: Kept packets, when the server offers connection state recovery.
         self.recovery: Optional[Recovery] = None

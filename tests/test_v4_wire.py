@@ -174,8 +174,8 @@ def test_an_ack_never_sent_is_ignored_with_one_log_line(server, caplog):
     caplog.set_level(logging.WARNING, "socketio_wsgi")
     sid, _ = connect_polling(server.port)
     caplog.clear()
-    assert send(server.port, sid, b"437[1]") == (200, b"ok")
-    assert [r.getMessage() for r in caplog.records if "never sent" in r.getMessage()]
+    assert send(server.port, sid, b"\x1e".join([b"437[1]"] * 500)) == (200, b"ok")
+    assert len([r for r in caplog.records if "never sent" in r.getMessage()]) == 1
     assert send(server.port, sid, b'428["echo","ok"]') == (200, b"ok")
     assert poll(server.port, sid) == (200, b'438["ok"]')
 
@@ -183,8 +183,8 @@ def test_an_ack_never_sent_is_ignored_with_one_log_line(server, caplog):
 def test_a_packet_for_a_namespace_not_joined_is_ignored(server, caplog):
     caplog.set_level(logging.WARNING, "socketio_wsgi")
     sid, _ = connect_polling(server.port)
-    assert send(server.port, sid, b'42/admin,["echo"]') == (200, b"ok")
-    assert [r for r in caplog.records if "has not joined" in r.getMessage()]
+    assert send(server.port, sid, b"\x1e".join([b'42/admin,["echo"]'] * 500)) == (200, b"ok")
+    assert len([r for r in caplog.records if "has not joined" in r.getMessage()]) == 1
     assert send(server.port, sid, b'421["echo"]') == (200, b"ok")
     assert poll(server.port, sid) == (200, b"431[]")
 
