@@ -179,7 +179,7 @@ class LinkDriver(Receiver):
         self.attachments_due: Optional[float] = None
         #: Websocket frames taken but not yet handed to a full connection.
         self.backlog: List[Any] = []
-        #: Packets ignored (for namespaces the client has not joined).
+        #: Packets refused or ignored (unknown namespaces, namespaces not joined).
         self.ignored = 0
 
     def __repr__(self) -> str:
@@ -340,7 +340,9 @@ class LinkDriver(Receiver):
         if namespace in self.sessions:
             raise ProtocolError(f"a second CONNECT to {namespace[:100]!r}")
         if namespace not in engine.handlers.namespaces:
-            log.warning("eio %s: CONNECT to unknown namespace %r refused", self.link.sid, namespace[:100])
+            if not self.ignored:  # one line per connection
+                log.warning("eio %s: CONNECT to unknown namespace %r refused", self.link.sid, namespace[:100])
+            self.ignored += 1
             self._refuse(namespace, "Invalid namespace")
             return
         window = self.endpoint.recovery_window
