@@ -76,9 +76,10 @@ class _Output(Receiver):
             return
         if conn.buffered > conn.write_limit:
             return  # the connection wakes us once it has drained
-        if session.has_queued():
+        data = session.take()
+        if data:
             try:
-                conn.send(self.flusher.prepared(session.take()))
+                conn.send(self.flusher.prepared(data))
             except ConnectionClosed:
                 return
         if not session.connected and not self.closing:

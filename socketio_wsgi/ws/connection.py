@@ -312,8 +312,11 @@ class Connection:
             if self._ended or proto.state is not State.OPEN:
                 raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
         if isinstance(message, PreparedMessage):
-            proto.send_frame(message.frame_for(proto))
-        elif isinstance(message, str):
+            # Its frame goes straight out: the protocol keeps no state for
+            # data frames, and its own output is always taken at once.
+            self._push(message.frame_for(proto))
+            return
+        if isinstance(message, str):
             proto.send_text(message)
         else:
             proto.send_binary(message)
@@ -330,8 +333,28 @@ class Connection:
         """Queue bytes for the socket (the only way anything is written)."""
         if not data or self._shut:
             return
-        self._out += data
         self._queued += len(data)
+        if self._writer is None and not self._out:
+            # Nothing is waiting: write from ``data`` itself, and buffer only
+            # what the socket does not take now (with its deadline).
+            try:
+                sent = os.write(self._fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._abort("connection lost", "the peer is gone")
+                return
+            self._written += sent
+            if sent == len(data):
+                if self._pong_due is not None or self._ended:
+                    self._on_drained(backlog=False)
+                return
+            self._out += memoryview(data)[sent:]
+            self._deadlines.append((self._queued, time.monotonic() + self.write_timeout))
+            self._drained.clear()
+            self._writer = gevent.spawn(self._write_rest)
+            return
+        self._out += data
         self._deadlines.append((self._queued, time.monotonic() + self.write_timeout))
         if self._writer is None:
             self._write()
