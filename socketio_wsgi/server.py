@@ -31,7 +31,7 @@ from .middleware import SocketIOMiddleware
 from .websocket import CONNECTION_KEY, RFILE_KEY
 from .ws.handshake import is_upgrade_request
 
-__all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware"]
+__all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware", "prepare_heap"]
 
 log = logging.getLogger("socketio_wsgi.server")
 _M_MMAP_THRESHOLD = -3  # glibc malloc.h
