@@ -16,6 +16,7 @@ from socketio_wsgi.events import (
     on_connect,
     on_disconnect,
     on_error,
+    on_event,
     on_finish,
     on_message,
     on_subscribe,
@@ -32,4 +33,5 @@ __all__ = [
     "on_error",
     "on_disconnect",
     "on_finish",
+    "on_event",
 ]
