@@ -586,8 +586,9 @@ class V4Endpoint:
         return self.poll(environ, start_response, driver, cors)
 
     # -- handshake ------------------------------------------------------------------------
-    def _new_link(self, environ: dict, transport: str) -> LinkDriver:
-        self.engine.admit(environ, extra=len(self.links))
+    def _new_link(self, environ: dict, transport: str, admitted: bool = False) -> LinkDriver:
+        if not admitted:
+            self.engine.admit(environ, extra=len(self.links))
         self.engine.bridge.bind_current()
         sid = new_session_id()
         while sid in self.links:  # pragma: no cover - 66 random bits
@@ -604,10 +605,11 @@ class V4Endpoint:
         self, environ: dict, start_response: Callable, cors: Headers, transport: str
     ) -> Iterable[bytes]:
         if transport == WEBSOCKET:
+            self.engine.admit(environ, extra=len(self.links))  # a refusal is answered before the 101
             conn = self._accept(environ, start_response)
             if conn is None:
                 return []
-            driver = self._new_link(environ, WEBSOCKET)
+            driver = self._new_link(environ, WEBSOCKET, admitted=True)
             log.info("eio %s opened over websocket", driver.link.sid)
             try:
                 conn.send(driver.link.handshake_record()[1:].decode("ascii"))

@@ -406,3 +406,12 @@ def test_refusals_the_client_never_collects_are_bounded(make_server_thread):
     status, _ = send(srv.port, sid, b"40/nope,")
     assert status == 413
     assert poll(srv.port, sid)[0] == 400
+
+
+def test_sessions_beyond_max_sessions_get_503_before_any_upgrade(make_server_thread):
+    srv = make_server_thread(max_sessions=1)
+    open_polling(srv.port)
+    status, _ = request(srv.port, "GET", "EIO=4&transport=polling")
+    assert status == 503
+    status, _, _ = http_exchange(srv.port, handshake(ws_path()))
+    assert status == 503
