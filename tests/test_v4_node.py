@@ -219,3 +219,14 @@ def test_out_of_band_emits_reach_both_generations(make_server_thread):
     assert [e["args"] for e in events(lines, "event")] == [[3, "to 1"], [None]]
     with pytest.raises(NoSocket):
         server.middleware.emit("12345678901234567890", "direct")
+
+
+def test_server_side_close_reaches_the_client_as_io_server_disconnect(make_server_thread):
+    server = make_server_thread()
+    reasons = []
+    server.handlers.add_named("bye", lambda request, socket, context: socket.close())
+    server.handlers.add("on_disconnect", lambda request, socket, context, reason=None: reasons.append(reason))
+    lines = run_client({"url": server.url, "transports": ["websocket"],
+                        "steps": [{"emit": "bye"}, {"wait": "disconnect"}]})
+    assert [line["reason"] for line in lines if line["type"] == "disconnect"][0] == "io server disconnect"
+    assert reasons == ["server closed"]
