@@ -11,11 +11,11 @@ waits for.  Its receiver is the Engine.IO connection that carries it (see
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .core import SessionCore
 from .outbound import Emission, Frame, records, v06_as_emissions
+from .recovery import Recovery
 from .session import Session
 from .sio5 import Event
 
@@ -51,43 +51,6 @@ class Translations:
         """A new packet offset (connection state recovery), unique in this process."""
         self._offsets += 1
         return format(self._offsets, "x")
-
-
-class Recovery:
-    """What a session keeps for connection state recovery: the event packets
-    it was sent, newest last, at most ``max_packets`` and ``max_bytes`` of them
-    (the queue limits), so that a client that comes back with the offset of
-    the last one it saw gets every later one again."""
-
-    __slots__ = ("pid", "log", "bytes", "max_packets", "max_bytes")
-
-    def __init__(self, pid: str, max_packets: int, max_bytes: int):
-        self.pid = pid
-        self.log: Deque[Tuple[str, bytes]] = deque()
-        self.bytes = 0
-        self.max_packets = max_packets
-        self.max_bytes = max_bytes
-
-    def record(self, offset: str, data: bytes) -> None:
-        log = self.log
-        log.append((offset, data))
-        self.bytes += len(data)
-        while log and (len(log) > self.max_packets or self.bytes > self.max_bytes):
-            self.bytes -= len(log.popleft()[1])
-
-    def after(self, offset: Optional[str]) -> Optional[List[bytes]]:
-        """The packets sent after ``offset`` (all of them for None); None if
-        ``offset`` is no longer kept (some were dropped: no recovery)."""
-        if offset is None:
-            return [data for _, data in self.log] if len(self.log) < self.max_packets else None
-        found = -1
-        for index, (kept, _) in enumerate(self.log):
-            if kept == offset:
-                found = index
-                break
-        if found < 0:
-            return None
-        return [data for _, data in list(self.log)[found + 1 :]]
 
 
 class V4Session(Session):

@@ -150,3 +150,32 @@ def test_on_event_refuses_reserved_names(name):
 
     with use_registry(HandlerRegistry()), pytest.raises(EventError):
         on_event(name, lambda *a: None)
+
+
+# -- recovery --------------------------------------------------------------------------
+
+
+def test_recovery_keeps_what_came_after_an_offset():
+    from socketio_wsgi.recovery import Recovery
+
+    kept = Recovery("pid", max_packets=10, max_bytes=1000)
+    for n in range(5):
+        kept.record(str(n), b"p%d" % n)
+    assert kept.after("2") == [b"p3", b"p4"]
+    assert kept.after("4") == []
+    assert kept.after(None) == [b"p0", b"p1", b"p2", b"p3", b"p4"]
+    assert kept.after("unknown") is None
+
+
+def test_recovery_is_bounded_by_count_and_bytes():
+    from socketio_wsgi.recovery import Recovery
+
+    kept = Recovery("pid", max_packets=3, max_bytes=10)
+    for n in range(6):
+        kept.record(str(n), b"xx")
+    assert len(kept.log) == 3 and kept.bytes == 6
+    assert kept.after("1") is None  # dropped: no recovery past it
+    assert kept.after("3") == [b"xx", b"xx"]
+    kept.record("big", b"y" * 9)
+    assert [offset for offset, _ in kept.log] == ["big"] and kept.bytes == 9
+    assert kept.after(None) is None  # the log is full: some may be missing
