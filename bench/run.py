@@ -1,7 +1,7 @@
 """Start each server, drive it with the Node.js load generator, stop it, print a table.
 
     python -m bench            # the full run (about 10 minutes)
-    python -m bench --quick    # a smoke run: tiny counts, our server and the plain app
+    python -m bench --quick    # a smoke run: tiny counts, our server (both generations) and the plain app
 
 Servers run on core 0 and the load generator on core 1 (``taskset``).  Every
 figure is also shown as a ratio to the plain gevent-websocket app measured in
@@ -54,6 +54,8 @@ def default_peers() -> List[Peer]:
         Peer("plain", "gevent-websocket (plain)", "plain",
              [py, "-m", "bench.peers.plain_app", "--port", "{port}"], ("geventwebsocket",)),
         Peer("ours", "socketio_wsgi", "sio06", ours_command()),
+        # The same server and app, driven by Socket.IO 4 clients (EIO=4).
+        Peer("ours4", "socketio_wsgi (Socket.IO 4)", "eio4", ours_command()),
         Peer("pysio", "python-socketio 5", "eio4",
              [py, "-m", "bench.peers.pysio_app", "--port", "{port}"], ("socketio", "engineio")),
         Peer("channels", "Channels 4 / daphne", "channels",
@@ -391,9 +393,15 @@ def targets(results: Dict[Tuple[str, str], List[dict]], settings: Dict[str, dict
             check(f"echo {c}: ours / plain", ratio(f"echo {c}", rate, "ours", "plain"), 0.8, True)
             if "pysio" in keys:
                 check(f"echo {c}: ours / python-socketio", ratio(f"echo {c}", rate, "ours", "pysio"), 1.5, True)
+                if "ours4" in keys:
+                    check(f"echo {c}: ours (Socket.IO 4) / python-socketio",
+                          ratio(f"echo {c}", rate, "ours4", "pysio"), 1.5, True)
     if "fanout" in scenarios:
         n = settings["fanout"]["subscribers"][-1]
         check(f"fan-out {n}: ours / plain", ratio(f"fanout {n}", rate, "ours", "plain"), 0.9, True)
+        if "pysio" in keys and "ours4" in keys:
+            check(f"fan-out {n}: ours (Socket.IO 4) / python-socketio",
+                  ratio(f"fanout {n}", rate, "ours4", "pysio"), 1.5, True)
     if "idle" in scenarios:
         stages = settings["idle"]["stages"]
         last = len(stages) - 1
@@ -411,10 +419,10 @@ def targets(results: Dict[Tuple[str, str], List[dict]], settings: Dict[str, dict
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="tiny counts, our server and the plain app only (a smoke run)")
+                        help="tiny counts, our server (both generations) and the plain app only (a smoke run)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     parser.add_argument("--peers", default=None,
-                        help="comma-separated subset of plain,ours,pysio,channels (plain is always run)")
+                        help="comma-separated subset of plain,ours,ours4,pysio,channels (plain is always run)")
     parser.add_argument("--rounds", type=int, default=None, help="repeats per scenario (default 3; quick 1)")
     parser.add_argument("--idle-hold", type=float, default=None, help="seconds to hold idle connections")
     parser.add_argument("--idle-stages", default=None, help="comma-separated connection counts")
@@ -439,7 +447,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     peers = default_peers()
     skipped: Dict[str, str] = {}
-    wanted = args.peers.split(",") if args.peers else (["plain", "ours"] if args.quick else None)
+    wanted = args.peers.split(",") if args.peers else (["plain", "ours", "ours4"] if args.quick else None)
     if wanted is not None:
         for peer in peers:
             if peer.key != "plain" and peer.key not in wanted:

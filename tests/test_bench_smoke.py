@@ -32,7 +32,8 @@ def test_quick_bench_prints_a_table_with_numbers_for_every_scenario():
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert re.search(r"gevent-websocket \(plain\)\s+socketio_wsgi\s+python-socketio 5 \(skipped\)", out), out
+    assert re.search(r"gevent-websocket \(plain\)\s+socketio_wsgi\s+socketio_wsgi \(Socket\.IO 4\)"
+                     r"\s+python-socketio 5 \(skipped\)", out), out
     for row in (r"echo, 1 clients\s+msg/s", r"echo, 10 clients\s+p99 ms",
                 r"echo, 10 clients\s+server CPU us/msg",
                 r"fan-out, 10 subscribers\s+deliveries/s",
@@ -40,6 +41,9 @@ def test_quick_bench_prints_a_table_with_numbers_for_every_scenario():
                 r"idle, 30 connections\s+handshakes/s", r"idle, 30 connections\s+RSS KB/conn",
                 r"xhr-polling, 5 clients\s+msg/s"):
         assert re.search(cell_pair(row), out, re.M), f"no numbers for {row!r} in\n{out}"
+        # The same server driven by Socket.IO 4 clients: its column has numbers too.
+        assert re.search(cell_pair(row)[:-len(r"(\s|$)")] + rf"\s+{NUMBER} \({NUMBER}x\)", out, re.M), \
+            f"no Socket.IO 4 numbers for {row!r} in\n{out}"
     # Every connection of the idle scenario still answered after the hold.
     assert re.search(r"^idle, 30 connections\s+alive after 0\.5 s\s+30 \(1\.00x\)\s+30 \(1\.00x\)", out, re.M), out
     assert "skipped: python-socketio 5: not run (--quick)" in out
