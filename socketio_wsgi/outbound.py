@@ -27,7 +27,7 @@ import base64
 import binascii
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from . import sio5
+from . import jsontext, sio5
 from .errors import UsageError
 from .protocol import Heartbeat, decode_frames, encode, encode_json, parse_message
 
@@ -128,7 +128,16 @@ class Emission:
         if data is None:
             name = "message" if self.event is None else self.event
             args = self.args if self.offset is None else self.args + (self.offset,)
-            data = self._v4[namespace] = records(sio5.Event(name, args, namespace))
+            try:
+                # The common case, without binary: one text packet, built
+                # directly (the name was checked when the emission was made).
+                text = jsontext.dumps([name, *args])
+            except UsageError:  # bytes among the args (or a value nobody can send)
+                data = records(sio5.Event(name, args, namespace))
+            else:
+                head = b"\x1e42" if namespace == "/" else b"\x1e42" + namespace.encode("utf-8") + b","
+                data = head + text.encode("utf-8")
+            self._v4[namespace] = data
         return data
 
     def preset_v06(self, data: bytes) -> "Emission":

@@ -179,3 +179,10 @@ def test_recovery_is_bounded_by_count_and_bytes():
     kept.record("big", b"y" * 9)
     assert [offset for offset, _ in kept.log] == ["big"] and kept.bytes == 9
     assert kept.after(None) is None  # the log is full: some may be missing
+
+
+@pytest.mark.parametrize("args", [(), (None,), ("é\u2028", 1.5, -0.0, 2**53), ([{"a": [True, None]}],),
+                                  ({"_placeholder": True, "num": 0},)])
+@pytest.mark.parametrize("namespace", ["/", "/chat"])
+def test_the_direct_text_encoding_is_the_codecs(args, namespace):
+    assert Emission("ev", args).v4(namespace) == records(sio5.Event("ev", args, namespace))
