@@ -37,6 +37,7 @@ __all__ = [
     "EVENT_KEY",
     "records",
     "split_records",
+    "record_payloads",
     "v06_as_v4",
     "v06_as_emissions",
     "to_json_args",
@@ -60,16 +61,23 @@ def records(packet: sio5.Packet) -> bytes:
     return bytes(out)
 
 
-def split_records(data: bytes) -> Iterator[Union[str, bytes]]:
-    """The websocket frames of queued records: ``str`` for a text packet,
-    ``bytes`` for an attachment."""
+def record_payloads(data: bytes) -> Iterator[Tuple[bool, bytes]]:
+    """The websocket messages of queued records as ``(is_text, payload)``:
+    a text packet's UTF-8 as it is, an attachment's bytes decoded."""
     for record in data.split(_SEP):
         if not record:
             continue
         if record[:1] == b"b":
-            yield binascii.a2b_base64(record[1:])
+            yield False, binascii.a2b_base64(record[1:])
         else:
-            yield record.decode("utf-8")
+            yield True, record
+
+
+def split_records(data: bytes) -> Iterator[Union[str, bytes]]:
+    """The websocket frames of queued records: ``str`` for a text packet,
+    ``bytes`` for an attachment."""
+    for text, payload in record_payloads(data):
+        yield payload.decode("utf-8") if text else payload
 
 
 def _base64_bytes(value: Any) -> Any:

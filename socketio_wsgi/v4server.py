@@ -36,7 +36,7 @@ from .eio4_link import (
 )
 from .errors import ConnectionClosed, LimitExceeded, ProtocolError, ServiceUnavailable
 from .http import Headers, respond, text_response
-from .outbound import split_records
+from .outbound import record_payloads
 from .session import new_session_id
 from .transports.base import socket_abort
 from .v4link import LinkDriver
@@ -153,12 +153,7 @@ class V4Endpoint:
         last_data, last_frames = self._last_frames
         if data is last_data:
             return last_frames
-        frames = [
-            PreparedMessage(frame.encode("utf-8"), text=True)
-            if isinstance(frame, str)
-            else PreparedMessage(frame)
-            for frame in split_records(data)
-        ]
+        frames = [PreparedMessage(payload, text=text) for text, payload in record_payloads(data)]
         if not self._last_frames[0]:
             self.engine.loop.run_callback(self._forget_frames)
         self._last_frames = (data, frames)
