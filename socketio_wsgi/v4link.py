@@ -285,8 +285,12 @@ class LinkDriver(Receiver):
         answer = {"sid": session.session_id}
         if window is not None:
             limits = engine.limits
+            # One packet and 1 KiB less than the queue takes: a recovery
+            # queues the CONNECT answer before every kept packet.
             session.recovery = Recovery(
-                secrets.token_urlsafe(18), limits.max_queue_messages, limits.max_queue_bytes
+                secrets.token_urlsafe(18),
+                max(1, limits.max_queue_messages - 1),
+                max(1, limits.max_queue_bytes - 1024),
             )
             answer["pid"] = session.recovery.pid
         # The CONNECT answer is queued first, so whatever on_connect sends
