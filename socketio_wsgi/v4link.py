@@ -140,10 +140,9 @@ class LinkDriver(Receiver):
         backlog = self.backlog
         backlog.extend(self.endpoint.frames(self.collect()))
         try:
-            while backlog:
-                if conn.buffered > conn.write_limit:
-                    return  # the rest waits for the connection to drain
-                conn.send(backlog.pop(0))
+            if backlog:  # one write for all of it (the session's limits bounded it)
+                conn.send_many(backlog)
+                backlog.clear()
             if not self.link.open:
                 conn.close(1000, self.link.close_reason or "", wait=False)
         except ConnectionClosed:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs
 
 import gevent
@@ -132,6 +132,10 @@ class V4Endpoint:
         #: Sessions waiting for their client to recover them, by private id.
         self.held: Dict[str, V4Session] = {}
         self._last_frames: tuple = (b"", [])
+        # (is_text, payload) -> its message, for one loop iteration: the same
+        # record queued for many connections (a broadcast) is framed once,
+        # whatever else each connection's queue holds.
+        self._record_frames: Dict[Tuple[bool, bytes], PreparedMessage] = {}
         self._expiries: Dict[str, Any] = {}
         options = engine.options
         self.recovery_window: Optional[float] = options.recovery_window
@@ -153,14 +157,21 @@ class V4Endpoint:
         last_data, last_frames = self._last_frames
         if data is last_data:
             return last_frames
-        frames = [PreparedMessage(payload, text=text) for text, payload in record_payloads(data)]
-        if not self._last_frames[0]:
+        cache = self._record_frames
+        if not cache and not last_data:
             self.engine.loop.run_callback(self._forget_frames)
+        frames = []
+        for key in record_payloads(data):
+            message = cache.get(key)
+            if message is None:
+                message = cache[key] = PreparedMessage(key[1], text=key[0])
+            frames.append(message)
         self._last_frames = (data, frames)
         return frames
 
     def _forget_frames(self) -> None:
         self._last_frames = (b"", [])
+        self._record_frames = {}
 
     # -- routing ------------------------------------------------------------------------
     def check(self, environ: dict) -> Optional[LinkDriver]:

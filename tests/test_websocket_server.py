@@ -80,6 +80,19 @@ def test_echo_text_binary_and_a_large_message(server, bystander):
     still_echoes(bystander)
 
 
+def test_send_many_writes_each_message_as_its_own_frame_in_order(server, app, bystander):
+    from socketio_wsgi.ws.connection import PreparedMessage
+    c = WSClient(server.port, "/many")
+    assert c.echo("x") == "x"
+    conn = app.connections["/many"]
+    shared = PreparedMessage("shared")
+    server.call(lambda: conn.send_many(["a", b"\x01\x02", shared, "é", shared]))
+    server.call(lambda: conn.send_many([]))  # nothing to send: no frame
+    assert [c.receive(timeout=5) for _ in range(5)] == ["a", b"\x01\x02", "shared", "é", "shared"]
+    assert c.echo("after") == "after"
+    still_echoes(bystander)
+
+
 def test_plain_requests_still_reach_the_app(server):
     status, _, body = http_exchange(server.port, b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (status, body) == (200, b"ok")
