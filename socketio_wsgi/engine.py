@@ -189,6 +189,9 @@ class Engine:
     def _fire(
         self, event: str, session: Session, *arg: Any, reason: Optional[str] = None, auth: Any = None
     ) -> None:
+        # ``auth`` only when there is one: a registry wrapper written for 0.6
+        # (``fire(..., reason=None)``) keeps working for 0.6 clients.
+        extra = {"reason": reason} if auth is None else {"reason": reason, "auth": auth}
         hook = self.around_handlers
         if hook is None:
             self.handlers.fire(
@@ -198,8 +201,7 @@ class Engine:
                 session.socket,
                 session.context,
                 *arg,
-                reason=reason,
-                auth=auth,
+                **extra,
             )
             return
         with hook(session.request):
@@ -210,8 +212,7 @@ class Engine:
                 session.socket,
                 session.context,
                 *arg,
-                reason=reason,
-                auth=auth,
+                **extra,
             )
 
     def _fire_named(self, session: Session, name: str, args: Any) -> Any:
