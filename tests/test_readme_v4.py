@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 
 from servers import wait_for
+from test_readme_examples import run_blocks, section_blocks
+from v4_support import run_client, v4_modules
+
 from socketio_wsgi.client import Client
 from socketio_wsgi.events import HandlerRegistry, use_registry
 from socketio_wsgi.protocol import encode
-from test_readme_examples import run_blocks, section_blocks
-from v4_support import run_client, v4_modules
 
 
 def events(lines, kind):

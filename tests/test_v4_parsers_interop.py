@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 import pytest
+from v4_support import mark, packet_from_json, packet_to_json, run_parsers, unmark
 
 from socketio_wsgi import eio4, sio5
 from socketio_wsgi.eio4 import Packet, PacketType
 from socketio_wsgi.errors import ProtocolError
 from socketio_wsgi.sio5 import Ack, Connect, ConnectError, Decoder, Disconnect, Event
-from v4_support import mark, packet_from_json, packet_to_json, run_parsers, unmark
 
 # Every JSON type, written the same way by JSON.stringify and by our encoder.
 EVERY_JSON: List[Any] = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from v4_support import run_client, v4_modules
 
 from socketio_wsgi import ConnectionRefused
-from v4_support import run_client, v4_modules
 
 
 @pytest.fixture(autouse=True)
