@@ -47,3 +47,21 @@ def test_auth_refusal_and_unknown_namespace(registry):
         assert server.client_v4(auth={"token": "t"}).connected
         with pytest.raises(ConnectionRefused, match="Invalid namespace"):
             server.client_v4("/nope", auth={"token": "t"})
+
+
+def test_a_broadcast_is_encoded_once_per_protocol_not_per_recipient(registry):
+    with TestServer(handlers=registry) as server:
+        news = [server.client_v4() for _ in range(3)]
+        old = [server.client() for _ in range(3)]
+        for client in news + old:
+            client.subscribe("room")
+        sender = server.client_v4()
+        for message in ("text", {"a": [1]}):
+            sender.socket.broadcast_channel(message, "room")
+            v4 = [client.session.take() for client in news]
+            v06 = [client.session.take() for client in old]
+            assert all(data is v4[0] for data in v4) and v4[0].startswith(b"\x1e42")
+            assert all(data is v06[0] for data in v06) and v06[0].startswith(b"~m~")
+        sender.socket.emit_channel("ev", b"\x01", channel="room")
+        v4 = [client.session.take() for client in news]
+        assert all(data is v4[0] for data in v4)
