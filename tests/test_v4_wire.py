@@ -53,16 +53,27 @@ def send(port: int, sid: str, payload: bytes) -> Tuple[int, bytes]:
     return request(port, "POST", f"EIO=4&transport=polling&sid={sid}", payload)
 
 
-@pytest.fixture
-def server(make_server_thread):
-    srv = make_server_thread(heartbeat_interval=1.0, heartbeat_timeout=1.0, max_payload_size=64 * 1024,
-                             max_message_size=64 * 1024)
+def start(make_server_thread, interval: float):
+    srv = make_server_thread(heartbeat_interval=interval, heartbeat_timeout=interval,
+                             max_payload_size=64 * 1024, max_message_size=64 * 1024)
     srv.handlers.add_named("echo", lambda request, socket, context, *args: args)
     return srv
 
 
-def test_handshake_values(server):
-    data = open_polling(server.port)
+@pytest.fixture
+def server(make_server_thread):
+    """Pings far apart: no ping shows up in the answers a test expects."""
+    return start(make_server_thread, 60.0)
+
+
+@pytest.fixture
+def fast(make_server_thread):
+    """Pings every second, for the tests of pings and of what times out."""
+    return start(make_server_thread, 1.0)
+
+
+def test_handshake_values(fast):
+    data = open_polling(fast.port)
     assert data["upgrades"] == ["websocket"]
     assert data["pingInterval"] == 1000 and data["pingTimeout"] == 1000
     assert data["maxPayload"] == 64 * 1024
@@ -189,17 +200,17 @@ def test_a_packet_for_a_namespace_not_joined_is_ignored(server, caplog):
     assert poll(server.port, sid) == (200, b"431[]")
 
 
-def test_attachments_that_never_arrive_end_the_link(server, caplog):
+def test_attachments_that_never_arrive_end_the_link(fast, caplog):
     caplog.set_level(logging.WARNING, "socketio_wsgi")
-    sid, _ = connect_polling(server.port)
-    assert send(server.port, sid, b'451-["echo",{"_placeholder":true,"num":0}]') == (200, b"ok")
+    sid, _ = connect_polling(fast.port)
+    assert send(fast.port, sid, b'451-["echo",{"_placeholder":true,"num":0}]') == (200, b"ok")
     for _ in range(5):  # pings, then the close once ping_timeout has passed
-        status, body = poll(server.port, sid)
+        status, body = poll(fast.port, sid)
         if status == 400 or body.endswith(b"1"):
             break
     assert status == 400 or body.endswith(b"1")
     assert [r for r in caplog.records if "attachments did not arrive" in r.getMessage()]
-    assert poll(server.port, sid)[0] == 400
+    assert poll(fast.port, sid)[0] == 400
 
 
 def test_overlapping_polls_are_refused(server):
@@ -222,23 +233,23 @@ def test_overlapping_polls_are_refused(server):
     assert poll(server.port, sid)[0] == 400
 
 
-def test_no_pong_ends_the_link_with_ping_timeout(server):
+def test_no_pong_ends_the_link_with_ping_timeout(fast):
     reasons = []
-    server.handlers.add("on_disconnect", lambda request, socket, context, reason=None: reasons.append(reason))
-    sid, _ = connect_polling(server.port)
-    assert poll(server.port, sid) == (200, b"2")  # the ping
-    status, body = poll(server.port, sid)  # no pong: the link ends
+    fast.handlers.add("on_disconnect", lambda request, socket, context, reason=None: reasons.append(reason))
+    sid, _ = connect_polling(fast.port)
+    assert poll(fast.port, sid) == (200, b"2")  # the ping
+    status, body = poll(fast.port, sid)  # no pong: the link ends
     assert body == b"1"
     assert reasons == ["heartbeat timeout"]
 
 
-def test_pong_keeps_the_link(server):
-    sid, _ = connect_polling(server.port)
+def test_pong_keeps_the_link(fast):
+    sid, _ = connect_polling(fast.port)
     for _ in range(3):
-        assert poll(server.port, sid) == (200, b"2")
-        assert send(server.port, sid, b"3") == (200, b"ok")
-    assert send(server.port, sid, b'421["echo"]') == (200, b"ok")
-    assert poll(server.port, sid) == (200, b"431[]")
+        assert poll(fast.port, sid) == (200, b"2")
+        assert send(fast.port, sid, b"3") == (200, b"ok")
+    assert send(fast.port, sid, b'421["echo"]') == (200, b"ok")
+    assert poll(fast.port, sid) == (200, b"431[]")
 
 
 def receive(ws: WSClient):
@@ -415,3 +426,21 @@ def test_sessions_beyond_max_sessions_get_503_before_any_upgrade(make_server_thr
     assert status == 503
     status, _, _ = http_exchange(srv.port, handshake(ws_path()))
     assert status == 503
+
+
+def test_two_namespaces_on_one_connection(server):
+    closed = []
+    server.handlers.add_named("where", lambda request, socket, context: socket.namespace, namespace="/admin")
+    server.handlers.add("on_disconnect", lambda request, socket, context, reason=None:
+                        closed.append((socket.namespace, reason)))
+    sid, _ = connect_polling(server.port)
+    assert send(server.port, sid, b"40/admin,") == (200, b"ok")
+    assert poll(server.port, sid)[1].startswith(b'40/admin,{"sid":')
+    assert send(server.port, sid, b'421["echo","root"]\x1e42/admin,2["where"]') == (200, b"ok")
+    assert poll(server.port, sid) == (200, b'431["root"]\x1e43/admin,2["/admin"]')
+    assert send(server.port, sid, b"41/admin,") == (200, b"ok")
+    assert send(server.port, sid, b'423["echo"]') == (200, b"ok")
+    assert poll(server.port, sid) == (200, b"433[]")
+    assert closed == [("/admin", "client closed")]
+    assert send(server.port, sid, b"1") == (200, b"ok")  # the client closes the connection
+    assert closed == [("/admin", "client closed"), ("/", "client closed")]
