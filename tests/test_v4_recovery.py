@@ -24,9 +24,13 @@ def _node():
 
 
 def test_recovery_is_off_by_default_and_validated():
+    from socketio_wsgi.__main__ import build_parser, options_from_args
+
     assert Options().recovery_window is None
     with pytest.raises(ConfigurationError):
         Options(recovery_window=0)
+    args = build_parser().parse_args(["--recovery-window", "30", "app:application"])
+    assert Options(**options_from_args(args)).recovery_window == 30.0
 
 
 def start_client(config: Dict, results: Dict) -> threading.Thread:
