@@ -260,6 +260,8 @@ class Engine:
                 self.stats.messages_in += 1
                 try:
                     result = self._fire_named(session, str(name), args)
+                    if self.message_log is not None:
+                        self.message_log(session.request, "event", [name, *args])
                 except Exception as exc:
                     self._handler_failed(session, exc)
             if packet.id is not None and broke is None and core.state is OPEN:

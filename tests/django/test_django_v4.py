@@ -3,6 +3,8 @@ against the test project behind the middleware configured from settings,
 with Django requests, the auth payload and database access in handlers."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.contrib.auth import get_user_model
 from v4_support import run_client, v4_modules
@@ -16,7 +18,8 @@ def _node():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_named_events_auth_and_database_through_django(django_socket_server):
+def test_named_events_auth_and_database_through_django(django_socket_server, caplog):
+    caplog.set_level(logging.INFO, "django_socketio.messages")
     server = django_socket_server()
     get_user_model().objects.create_user("ann", password="pw")
 
@@ -38,3 +41,5 @@ def test_named_events_auth_and_database_through_django(django_socket_server):
                         "steps": [{"emit": "users", "args": ["a"], "ack": True}]})
     [ack] = [line for line in lines if line["type"] == "ack"]
     assert ack["args"] == [["ann"], False, "/socket.io/"]
+    assert [r.getMessage() for r in caplog.records if "Socket.IO event" in r.getMessage()][0].endswith(
+        "\"Socket.IO event: ['users', 'a']\"")
