@@ -24,6 +24,7 @@ window.start = function (port, transports) {
     socket.io.engine.on('upgrade', function (t) { rec.upgraded = t.name; });
   });
   socket.on('connect_error', function (err) { rec.errors.push(err.message); });
+  socket.on('question', function (n, answer) { answer(n + 1, new Uint8Array([9, 8])); });
   socket.onAny(function (name) {
     var args = Array.prototype.slice.call(arguments, 1).map(function (a) {
       return a instanceof ArrayBuffer ? {bytes: Array.from(new Uint8Array(a))} : a;
@@ -158,3 +159,13 @@ def test_our_client_fires_named_events(browser_page, page_server, site, app):
     ours.wait_for_function("rec.said.length >= 1")
     assert ours.evaluate("rec.said") == [["named", {"n": 1}]]
     assert ours.evaluate("rec.messages") == []
+
+
+def test_the_server_asks_the_page_for_an_ack(browser_page, site, app):
+    answers = []
+    app.handlers.add_named("ask", lambda request, socket, context:
+                           socket.emit("question", 41, callback=lambda *args: answers.append(args)))
+    page = open_v4(browser_page, site, app.port, ["websocket"])
+    page.evaluate("call('ask', [])")
+    wait_for(lambda: answers, timeout=10)
+    assert answers == [(42, b"\x09\x08")]
