@@ -42,7 +42,7 @@ from .events import HandlerRegistry, current_registry
 from .outbound import records
 from .ratelimit import HandshakeLimiter
 from .request import WSGIRequest
-from .session import Session, new_session_id
+from .session import Session, new_session_id, pause
 from .sio5 import Ack, Event
 from .socket import Socket
 from .threadsafe import HubBridge
@@ -332,7 +332,7 @@ class Engine:
                         break
                 if broke is not None or not core.has_events():
                     break
-                gevent.sleep(0)
+                pause()
         if core.state is CLOSING:
             self.finish_close(session)
         if broke is not None:

@@ -36,6 +36,7 @@ FRAME = "~m~"
 JSON_PREFIX = "~j~"
 HEARTBEAT_PREFIX = "~h~"
 _MAX_LENGTH_DIGITS = 12
+_SCAN_BELOW = 100  # payloads shorter than this are parsed frame by frame
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -150,13 +151,17 @@ def _split_plain(payload: str, limit: int) -> Optional[List[str]]:
     Returns the frames' data, or ``None`` when the split does not line up
     with the announced lengths (a frame holds ``~m~``, or the payload is
     malformed): the exact parser then decides.  Raises
-    :class:`LimitExceeded` once ``limit`` frames line up and more follow; only
-    those frames are split, however many the payload announces.
+    :class:`LimitExceeded` once ``limit`` frames line up and more follow; the
+    split stops there, however many frames the payload announces.
     """
-    over = limit >= 0 and payload.count(FRAME) > 2 * limit
-    parts = payload.split(FRAME, 2 * limit + 1) if over else payload.split(FRAME)
-    if over:
-        parts.pop()  # what follows the opening of frame limit + 1
+    if limit < 0:
+        parts = payload.split(FRAME)
+        over = False
+    else:
+        parts = payload.split(FRAME, 2 * limit + 1)
+        over = len(parts) == 2 * limit + 2  # a separator opens frame limit + 1
+        if over:
+            parts.pop()
     if parts[0] or len(parts) % 2 == 0:
         return None
     lengths, data = parts[1::2], parts[2::2]
@@ -172,7 +177,7 @@ def _split_plain(payload: str, limit: int) -> Optional[List[str]]:
 
 
 def _decode_bmp(payload: str, limit: int) -> List[str]:
-    if payload.count(FRAME) <= 4:  # one or two frames: scanning costs less than splitting
+    if len(payload) < _SCAN_BELOW:  # a few short frames: scanning costs less than splitting
         return _scan_bmp(payload, limit)
     fast = _split_plain(payload, limit)
     return _scan_bmp(payload, limit) if fast is None else fast

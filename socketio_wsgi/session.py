@@ -26,7 +26,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from .outbound import Frame
     from .socket import Socket
 
-__all__ = ["Session", "Receiver", "Waiter", "new_session_id", "Reason", "State"]
+__all__ = ["Session", "Receiver", "Waiter", "new_session_id", "pause", "Reason", "State"]
+
+#: How long :func:`pause` sleeps: any positive time makes it a timer, which
+#: fires only after the loop has polled the sockets.
+_PAUSE = 1e-6
+
+
+def pause() -> None:
+    """Let every other session run, their socket input included, before going
+    on (between slices of a long batch).
+
+    ``gevent.sleep(0)`` is not enough: greenlets that yield that way run again
+    in the same pass over the loop's callbacks, before it polls the sockets,
+    so two busy sessions yielding to each other kept a third one's input
+    waiting for up to 90 ms.  A timer that is due fires only after the poll.
+    """
+    gevent.sleep(_PAUSE)
 
 
 def new_session_id() -> str:

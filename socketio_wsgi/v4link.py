@@ -32,7 +32,7 @@ from .eio4_link import (
 from .errors import ConnectionClosed, ConnectionRefused, LimitExceeded, ProtocolError, ServiceUnavailable
 from .outbound import records
 from .recovery import Recovery
-from .session import Receiver
+from .session import Receiver, pause
 from .v4session import V4Session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -201,7 +201,7 @@ class LinkDriver(Receiver):
                     self.dispatch(sio)
                     count += 1
                     if count % _SLICE == 0:
-                        gevent.sleep(0)
+                        pause()
                 if not link.open:
                     break
         except ProtocolError as exc:

@@ -60,3 +60,41 @@ def test_a_second_middleware_does_not_take_out_of_band_calls_from_the_first():
             assert second.engine.sessions == {}
     finally:
         first.stop()
+
+
+PAUSE_PROBE = """
+from gevent import monkey; monkey.patch_all()
+import socket, sys, gevent
+from socketio_wsgi.session import pause
+yielder = gevent.sleep if sys.argv[1] == "sleep0" else (lambda _=None: pause())  # sleep0: to compare by hand
+a, b = socket.socketpair()
+slices = [0]
+def busy():
+    for _ in range(300):
+        slices[0] += 1
+        yielder(0)
+seen = []
+def reader():
+    b.recv(1)
+    seen.append(slices[0])
+r = gevent.spawn(reader)
+gevent.sleep(0.01)
+a.send(b"x")
+gevent.joinall([gevent.spawn(busy), gevent.spawn(busy), r])
+print(seen[0])
+"""
+
+
+def test_a_session_pausing_between_slices_lets_other_sockets_in():
+    # Two greenlets that yield with sleep(0) run again in the same pass over
+    # the loop's callbacks, before it polls the sockets: a third one's input
+    # waits for hundreds of their slices.  pause() lets the poll in at once.
+    import subprocess
+    import sys
+
+    def slices_before_the_reader(mode):
+        out = subprocess.run([sys.executable, "-c", PAUSE_PROBE, mode], capture_output=True,
+                             text=True, timeout=60, check=True)
+        return int(out.stdout)
+
+    assert slices_before_the_reader("pause") <= 4

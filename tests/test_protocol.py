@@ -463,9 +463,10 @@ def test_split_fast_path_agrees_with_the_exact_scanner(pieces, limit):
     ("~m~2~m~a", -1, ProtocolError),
 ])
 def test_split_fast_path_edge_cases(payload, limit, expected):
-    got = _outcome(protocol._decode_bmp, payload, limit)
-    assert got == expected
+    assert _outcome(protocol._decode_bmp, payload, limit) == expected
     assert _outcome(protocol._scan_bmp, payload, limit) == expected
+    fast = _outcome(protocol._split_plain, payload, limit)
+    assert fast is None or fast == expected
 
 
 def test_the_message_limit_holds_for_astral_text_too():
@@ -479,6 +480,14 @@ def test_the_message_limit_holds_for_astral_text_too():
 def test_a_payload_of_a_million_frames_is_refused_after_the_limit():
     with pytest.raises(LimitExceeded):
         decode_frames("~m~1~m~a" * 1_000_000, max_messages=10_000)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 40, 10_000])
+def test_long_and_short_payloads_decode_alike(count):
+    items = [f"message {n}" for n in range(count)]
+    assert decode_frames(encode(items), max_messages=10_000) == items
+    with pytest.raises(LimitExceeded):
+        decode_frames(encode(items + ["one more"]), max_messages=count)
 
 
 @FUZZ

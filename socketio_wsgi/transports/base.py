@@ -8,13 +8,12 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional
 from urllib.parse import parse_qs
 
-import gevent
 from gevent import monkey
 
 from ..errors import ConnectionRefused, ProtocolError
 from ..http import SOCKET_KEY, Headers, text_response
 from ..protocol import encode_frame
-from ..session import Reason, Session, Waiter
+from ..session import Reason, Session, Waiter, pause
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
@@ -175,7 +174,7 @@ def read_in_slices(stream, length: int) -> bytes:
             break
         parts.append(part)
         left -= len(part)
-        gevent.sleep(0)
+        pause()
     return b"".join(parts)
 
 
@@ -228,6 +227,8 @@ class HttpTransport(Transport):
             if exc.status == 413:
                 self.engine.close(session, Reason.LIMIT_EXCEEDED)
             return text_response(start_response, exc.status, exc.reason, cors)
+        if len(data) > READ_SLICE:
+            pause()  # a large body: others run between its parse and its decode
         try:
             self.engine.receive(session, self.normalise_post(data))
         except ProtocolError as exc:
