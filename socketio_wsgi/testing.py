@@ -451,6 +451,19 @@ class TestServer:
         self.close()
 
 
+def _take_output(session: Session, timeout: float) -> bytes:
+    """What ``session`` has queued for its client, waiting up to ``timeout``
+    seconds for something (through the one wait every transport uses)."""
+    if not session.has_queued() and timeout > 0 and session.connected:
+        waiter = Waiter()
+        session.attach(waiter)
+        try:
+            session.wait(waiter, time.monotonic() + timeout)
+        finally:
+            session.detach(waiter)
+    return session.take()
+
+
 class TestClient:
     """One client of a :class:`TestServer`, driving the real engine directly.
 
@@ -590,15 +603,7 @@ class TestClient:
         return ConnectionClosedError(f"the session was closed: {reason}")
 
     def _collect(self, timeout: float) -> None:
-        session = self._open_session()
-        if not session.has_queued() and timeout > 0 and session.connected:
-            waiter = Waiter()
-            session.attach(waiter)
-            try:
-                session.wait(waiter, time.monotonic() + timeout)
-            finally:
-                session.detach(waiter)
-        data = session.take()
+        data = _take_output(self._open_session(), timeout)
         if data:
             self._inbox.extend(_messages(data))
 
@@ -771,14 +776,7 @@ class V4TestClient:
     # -- receiving ----------------------------------------------------------------
     def _collect(self, timeout: float) -> bool:
         session = self._open()
-        if not session.has_queued() and timeout > 0 and session.connected:
-            waiter = Waiter()
-            session.attach(waiter)
-            try:
-                session.wait(waiter, time.monotonic() + timeout)
-            finally:
-                session.detach(waiter)
-        data = session.take()
+        data = _take_output(session, timeout)
         for frame in split_records(data):
             if isinstance(frame, bytes):
                 packets = self._decoder.receive_binary(frame)

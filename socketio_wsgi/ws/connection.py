@@ -311,16 +311,7 @@ class Connection:
             self._drained.wait()
             if self._ended or proto.state is not State.OPEN:
                 raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
-        if isinstance(message, PreparedMessage):
-            # Its frame goes straight out: the protocol keeps no state for
-            # data frames, and its own output is always taken at once.
-            self._push(message.frame_for(proto))
-            return
-        if isinstance(message, str):
-            proto.send_text(message)
-        else:
-            proto.send_binary(message)
-        self._push(proto.data_to_send())
+        self._push(self._frame(message))
 
     def send_many(self, messages: Sequence[Union[Message, PreparedMessage]]) -> None:
         """Send several messages, each its own frame, in one write (what
@@ -330,18 +321,22 @@ class Connection:
         proto = self.protocol
         if self._ended or proto.state is not State.OPEN:
             raise ConnectionClosed(self._close_reason, code=self._close_code or 1006)
-        frames = []
-        for message in messages:
-            if isinstance(message, PreparedMessage):
-                frames.append(message.frame_for(proto))
-                continue
-            if isinstance(message, str):
-                proto.send_text(message)
-            else:
-                proto.send_binary(message)
-            frames.append(proto.data_to_send())
+        frames = [self._frame(message) for message in messages]
         if frames:
             self._push(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _frame(self, message: Union[Message, PreparedMessage]) -> bytes:
+        """The bytes of one message on this connection."""
+        proto = self.protocol
+        if isinstance(message, PreparedMessage):
+            # Its frame goes straight out: the protocol keeps no state for
+            # data frames, and its own output is always taken at once.
+            return message.frame_for(proto)
+        if isinstance(message, str):
+            proto.send_text(message)
+        else:
+            proto.send_binary(message)
+        return proto.data_to_send()
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a ping (the pong is not waited for).  Raises ConnectionClosed."""
