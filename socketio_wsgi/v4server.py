@@ -37,8 +37,8 @@ from .eio4_link import (
 from .errors import ConnectionClosed, LimitExceeded, ProtocolError, ServiceUnavailable
 from .http import Headers, respond, text_response
 from .outbound import record_payloads
-from .session import new_session_id
-from .transports.base import socket_abort
+from .session import new_session_id, pause
+from .transports.base import READ_SLICE, read_in_slices, socket_abort
 from .v4link import LinkDriver
 from .v4session import V4Session
 from .websocket import accept, is_upgrade_request
@@ -227,6 +227,15 @@ class V4Endpoint:
             refused.detail,
         )
 
+    def _end_with(
+        self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers, refused: Refusal
+    ) -> List[bytes]:
+        """Refuse a request of an open connection, and end that connection."""
+        self._log(environ, refused)
+        driver.link.close(PARSE_ERROR)
+        driver.end()
+        return self._error(start_response, refused, cors)
+
     def _error(self, start_response: Callable, refused: Refusal, cors: Headers) -> List[bytes]:
         body = json.dumps({"code": refused.code, "message": refused.detail}).encode()
         return respond(start_response, refused.status, body, "application/json", cors)
@@ -317,10 +326,7 @@ class V4Endpoint:
         link = driver.link
         if driver.polling:
             refused = Refusal(400, 3, "a second poll while one is pending")
-            self._log(environ, refused)
-            link.close(PARSE_ERROR)
-            driver.end()
-            return self._error(start_response, refused, cors)
+            return self._end_with(environ, start_response, driver, cors, refused)
         driver.polling = True
         try:
             until = time.monotonic() + link.ping_interval + link.ping_timeout
@@ -347,10 +353,7 @@ class V4Endpoint:
         refused: Optional[Refusal] = None
         if driver.posting:
             refused = Refusal(400, 3, "a second POST while one is running")
-            self._log(environ, refused)
-            link.close(PARSE_ERROR)
-            driver.end()
-            return self._error(start_response, refused, cors)
+            return self._end_with(environ, start_response, driver, cors, refused)
         raw_length = environ.get("CONTENT_LENGTH") or ""
         try:
             length = int(raw_length) if raw_length else -1
@@ -361,14 +364,12 @@ class V4Endpoint:
         elif length > self.max_payload:
             refused = Refusal(413, 3, f"a body of {length} bytes exceeds maxPayload ({self.max_payload})")
         if refused is not None:
-            self._log(environ, refused)
-            link.close(PARSE_ERROR)
-            driver.end()
-            return self._error(start_response, refused, cors)
-        stream = environ["wsgi.input"]
-        body = stream.read(length) if length >= 0 else stream.read(self.max_payload + 1)
+            return self._end_with(environ, start_response, driver, cors, refused)
         driver.posting = True
         try:
+            body = read_in_slices(environ["wsgi.input"], length if length >= 0 else self.max_payload + 1)
+            if len(body) > READ_SLICE:
+                pause()  # a large body: others run between its read and its decode
             packets = eio4.decode_payload(body, max_payload=self.max_payload, max_packets=self.max_packets)
             driver.receive(packets)
         except ProtocolError as exc:
