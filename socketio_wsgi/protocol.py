@@ -37,6 +37,7 @@ JSON_PREFIX = "~j~"
 HEARTBEAT_PREFIX = "~h~"
 _MAX_LENGTH_DIGITS = 12
 _SCAN_BELOW = 100  # payloads shorter than this are parsed frame by frame
+_PREFIXES = (JSON_PREFIX, HEARTBEAT_PREFIX)  # what a text message may not start with
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -108,7 +109,7 @@ def _message_data(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        if value.startswith((JSON_PREFIX, HEARTBEAT_PREFIX)):
+        if value.startswith(_PREFIXES):
             raise UsageError(
                 f"a text message may not start with {value[:3]!r}: the peer would read it "
                 "as JSON or a heartbeat; send a dict instead"
@@ -135,6 +136,8 @@ def encode(value: Any) -> str:
     per element; ``None`` as the empty message; ``bool``/numbers as their
     JavaScript text (the 0.6 protocol has no typed scalars).
     """
+    if type(value) is str and value.isascii() and not value.startswith(_PREFIXES):
+        return f"{FRAME}{len(value)}{FRAME}{value}"  # the common case, in one step
     if isinstance(value, (list, tuple)):
         return "".join(encode_frame(_message_data(v)) for v in value)
     return encode_frame(_message_data(value))

@@ -520,3 +520,15 @@ def test_encode_arbitrary_text_either_frames_or_refuses(text):
 def test_module_exports():
     for name in protocol.__all__:
         assert hasattr(protocol, name)
+
+
+@FUZZ
+@given(st.text(max_size=40) | st.sampled_from(["", "~j~x", "~h~1", "~m~", "é", "😀", "a~j~"]))
+def test_the_plain_text_shortcut_encodes_as_the_general_rule(text):
+    try:
+        general = encode_frame(protocol._message_data(text))
+    except UsageError:
+        with pytest.raises(UsageError):
+            encode(text)
+        return
+    assert encode(text) == general
