@@ -324,13 +324,16 @@ class Engine:
         broke: Optional[ProtocolError] = None
         with session.lock:
             while True:
-                for event in core.events_received(SLICE):
+                events = core.events_received(SLICE)
+                for event in events:
                     if core.state is not OPEN:
                         break
                     broke = self._run(session, event)
                     if broke is not None:
                         break
-                if broke is not None or not core.has_events():
+                # A short slice emptied the inbox: what arrives meanwhile is
+                # delivered by the receive() that queued it, once we let go.
+                if broke is not None or len(events) < SLICE or not core.has_events():
                     break
                 pause()
         if core.state is CLOSING:

@@ -185,10 +185,11 @@ class Session:
     def take(self) -> bytes:
         """Everything queued, as one payload (``b""`` if nothing)."""
         core = self.core
-        if not core.has_data():
+        count = core.queued_messages
+        if not count:
             return b""
         stats = self.engine.stats
-        stats.messages_out += core.queued_messages
+        stats.messages_out += count
         stats.bytes_out += core.queued_bytes
         return core.data_to_send()
 
