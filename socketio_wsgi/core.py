@@ -233,6 +233,11 @@ _CHANNEL_EVENTS: Dict[str, Callable[[str], Event]] = {
 _CHANNEL_EVENT_TYPES = frozenset((Subscribe, Unsubscribe))
 
 
+#: The channel key of a session holding no channel (one object for all of them:
+#: an empty frozenset is 216 bytes).
+NO_CHANNELS: FrozenSet[str] = frozenset()
+
+
 class SessionCore:
     """The state, queues, timers-as-deadlines and limits of one session.
 
@@ -284,7 +289,7 @@ class SessionCore:
         self._queue: List[bytes] = []
         self.queued_bytes = 0
         self._channels: Dict[str, None] = {}
-        self._channel_key: Optional[FrozenSet[str]] = frozenset()
+        self._channel_key: Optional[FrozenSet[str]] = NO_CHANNELS
         self._attached = False
         self._gap_deadline: Optional[float] = None
         self._writes: Dict[int, float] = {}  # write token -> deadline
@@ -357,7 +362,7 @@ class SessionCore:
         self._move(CLOSED)
         channels = tuple(self._channels)
         self._channels = {}
-        self._channel_key = frozenset()
+        self._channel_key = NO_CHANNELS
         self._inbox = []
         self._taken = 0
         return channels
@@ -367,7 +372,7 @@ class SessionCore:
         self._taken = 0
         self.drop_queue()
         self._channels = {}
-        self._channel_key = frozenset()
+        self._channel_key = NO_CHANNELS
 
     # -- inbound ---------------------------------------------------------------
     def receive(self, payload: str, now: float) -> None:
