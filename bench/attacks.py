@@ -158,8 +158,8 @@ class Bystander:
         self.client.disconnect()
 
 
-def run_attack(target: Target, attack: Callable[[Target], None], seconds: float, pid: int
-               ) -> Dict[str, float]:
+def run_attack(target: Target, attack: Callable[[Target], None], seconds: float, pid: int,
+               settle: float = WRITE_TIMEOUT + HEARTBEAT_TIMEOUT + 1.0) -> Dict[str, float]:
     stop = threading.Event()
     rounds = [0]
     peak = [0]
@@ -182,7 +182,7 @@ def run_attack(target: Target, attack: Callable[[Target], None], seconds: float,
     for thread in threads:
         thread.join(60)
     ended = time.monotonic()
-    time.sleep(WRITE_TIMEOUT + HEARTBEAT_TIMEOUT + 1.0)
+    time.sleep(settle)
     return {"started": started, "ended": ended, "rounds": rounds[0], "before": before,
             "peak": peak[0], "after": rss_kib(pid)}
 
@@ -190,6 +190,9 @@ def run_attack(target: Target, attack: Callable[[Target], None], seconds: float,
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.attacks", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each attack runs")
+    parser.add_argument("--settle", type=float, default=WRITE_TIMEOUT + HEARTBEAT_TIMEOUT + 1.0,
+                        help="seconds to wait after each attack before reading RSS 'after' (by default "
+                             "write_timeout + heartbeat_timeout + 1, when the attacker must be gone)")
     args = parser.parse_args(argv)
     logdir = tempfile.mkdtemp(prefix="socketio-attacks-")
     peer = Peer("ours", "socketio_wsgi", "sio06", ours_command()[:-1] + SERVER_OPTIONS
@@ -202,7 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         baseline = bystander.delays(0, time.monotonic())
         rows = []
         for name, attack in ATTACKS.items():
-            result = run_attack(target, attack, args.seconds, server.proc.pid)
+            result = run_attack(target, attack, args.seconds, server.proc.pid, args.settle)
             delays = bystander.delays(result["started"], result["ended"]) or [float("nan")]
             p99 = statistics.quantiles(delays, n=100)[98] if len(delays) >= 2 else delays[0]
             rows.append((name, int(result["rounds"]), len(delays), max(delays) * 1000, p99 * 1000,

@@ -49,3 +49,6 @@ def test_quick_bench_prints_a_table_with_numbers_for_every_scenario():
     assert "skipped: python-socketio 5: not run (--quick)" in out
     assert "skipped: Channels 4 / daphne: not run (--quick)" in out
     assert re.search(r"^echo 1: CPU % server / loadgen\s+\d+ / \d+\s+\d+ / \d+", out, re.M), out
+    # The attacks scenario: one row per attack, then the verdict line.
+    assert re.search(r"^9,999 echoes never collected\s+\d+\s+\d+\s+[\d.]+", out, re.M), out
+    assert re.search(r"^worst bystander delay [\d.]+ ms", out, re.M), out
