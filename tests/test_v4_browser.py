@@ -9,6 +9,8 @@ import pytest
 from servers import wait_for
 from v4_support import v4_modules
 
+pytestmark = pytest.mark.browser
+
 V4_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>socket.io-client 4</title>
 <script src="/v4.js"></script></head>

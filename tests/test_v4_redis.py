@@ -18,6 +18,8 @@ from v4_support import run_client, unmark, v4_modules
 
 from socketio_wsgi.client import Client
 
+pytestmark = pytest.mark.redis
+
 APPS = os.path.join(os.path.dirname(__file__), "apps")
 
 
