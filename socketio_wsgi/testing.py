@@ -21,7 +21,7 @@ import io
 import sys
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import gevent
 import gevent.event
@@ -464,7 +464,26 @@ def _take_output(session: Session, timeout: float) -> bytes:
     return session.take()
 
 
-class TestClient:
+class _SessionClient:
+    """What both test clients share: the one session each drives."""
+
+    session: Optional[Session]
+
+    @property
+    def session_id(self) -> Optional[str]:
+        return self.session.session_id if self.session is not None else None
+
+    @property
+    def connected(self) -> bool:
+        return self.session is not None and self.session.connected
+
+    def _open_session(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("connect() first")
+        return self.session
+
+
+class TestClient(_SessionClient):
     """One client of a :class:`TestServer`, driving the real engine directly.
 
     Its methods mirror :class:`socketio_wsgi.client.Client`: ``connect``,
@@ -505,13 +524,6 @@ class TestClient:
         return f"<TestClient sid={self.session_id} {state}>"
 
     # -- state ------------------------------------------------------------
-    @property
-    def session_id(self) -> Optional[str]:
-        return self.session.session_id if self.session is not None else None
-
-    @property
-    def connected(self) -> bool:
-        return self.session is not None and self.session.connected
 
     @property
     def close_reason(self) -> Optional[str]:
@@ -536,11 +548,6 @@ class TestClient:
     def context(self) -> dict:
         """The per-connection ``context`` dict handlers share."""
         return self._open_session().context
-
-    def _open_session(self) -> Session:
-        if self.session is None:
-            raise RuntimeError("connect() first")
-        return self.session
 
     # -- lifecycle ----------------------------------------------------------
     def connect(self) -> str:
@@ -655,7 +662,7 @@ class Received:
     id: Optional[int] = None
 
 
-class V4TestClient:
+class V4TestClient(_SessionClient):
     """A Socket.IO 4 client of a :class:`TestServer`, driving the real engine
     directly (no Engine.IO transport): ``emit`` (returns the ack when asked),
     ``send`` (the ``"message"`` event), ``subscribe``/``unsubscribe``,
@@ -686,21 +693,11 @@ class V4TestClient:
         self._decoder = sio5.Decoder()
 
     @property
-    def session_id(self) -> Optional[str]:
-        return self.session.session_id if self.session is not None else None
-
-    @property
-    def connected(self) -> bool:
-        return self.session is not None and self.session.connected
-
-    @property
     def socket(self) -> Socket:
         return self._open().socket  # type: ignore[return-value]
 
     def _open(self) -> V4Session:
-        if self.session is None:
-            raise RuntimeError("connect() first")
-        return self.session
+        return cast(V4Session, self._open_session())
 
     def connect(self) -> str:
         """Join the namespace and run ``on_connect`` (refusals raise ConnectionRefused)."""
