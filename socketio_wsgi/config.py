@@ -21,6 +21,7 @@ SECONDS_OPTIONS = (
     "close_timeout",
     "polling_duration",
     "write_timeout",
+    "forward_timeout",
 )
 COUNT_OPTIONS = (
     "max_message_size",
@@ -48,6 +49,9 @@ class Options:
     ``flash_policy_inline`` answers policy requests on the HTTP port too.
     ``write_timeout``: a write that has not finished within this many seconds
     drops its connection (a client that stops reading cannot pin memory).
+    ``forward_timeout``: with the Redis backend, how long a request for a
+    session of another process waits for that process's answer (beyond a
+    poll's own hold) before it is answered as for an unknown session.
     ``max_channels_per_session`` / ``max_messages_per_payload``: a client that
     asks for more is closed ("limit exceeded").
     ``around_handlers(request)``: a context manager entered around every
@@ -72,6 +76,7 @@ class Options:
     max_channels_per_session: int = 100
     max_messages_per_payload: int = 10_000
     write_timeout: float = 10.0
+    forward_timeout: float = 5.0
     max_handshakes_per_minute: Optional[int] = None
     recovery_window: Optional[float] = None
     flash_policy_port: Optional[int] = None

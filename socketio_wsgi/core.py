@@ -516,6 +516,16 @@ class SessionCore:
         self.queued_bytes = 0
         return data
 
+    def put_back(self, payload: bytes) -> bool:
+        """Queue a payload :meth:`data_to_send` returned again, first and
+        whole: the answer that carried it reached nobody.  False if the
+        session no longer takes output."""
+        if self.state is not OPEN and self.state is not CONNECTING:
+            return False
+        self._queue.insert(0, payload)
+        self.queued_bytes += len(payload)
+        return True
+
     def drop_queue(self) -> None:
         self._queue.clear()
         self.queued_bytes = 0

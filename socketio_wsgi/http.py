@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-__all__ = ["Headers", "respond", "text_response", "STATUS", "SOCKET_KEY"]
+__all__ = [
+    "Headers",
+    "respond",
+    "text_response",
+    "STATUS",
+    "SOCKET_KEY",
+    "FORWARDED_KEY",
+    "HANGUP_KEY",
+    "UNSENT_KEY",
+]
 
 #: The environ key under which our server's handler hands a request's client
 #: socket to the transports (to shut it, and to bound writes in time).
 SOCKET_KEY = "socketio_wsgi.socket"
+#: Set on a request the owning process serves for another one
+#: (:mod:`socketio_wsgi.forwarding`): it is never forwarded again.
+FORWARDED_KEY = "socketio_wsgi.forwarded"
+#: On such a request: an event set when the other process's client hangs up
+#: (a held poll then takes nothing, as for a local hang-up).
+HANGUP_KEY = "socketio_wsgi.hangup"
+#: On such a request: callbacks that put back what a poll took, run when its
+#: answer reached nobody (the other process died meanwhile).
+UNSENT_KEY = "socketio_wsgi.unsent"
 
 Headers = List[Tuple[str, str]]
 StartResponse = Callable[..., object]

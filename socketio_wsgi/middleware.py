@@ -12,7 +12,8 @@ from . import api, static
 from .config import ALL_TRANSPORTS, Options
 from .engine import Engine
 from .errors import ServiceUnavailable
-from .http import Headers, text_response
+from .forwarding import Forwarder
+from .http import FORWARDED_KEY, Headers, text_response
 from .origins import OriginPolicy
 from .session import Session
 from .status import StatusEndpoint
@@ -29,7 +30,7 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 class _Route:
     """What a request under the resource resolves to, before anything runs."""
 
-    __slots__ = ("transport", "session", "status", "reason", "static", "v4")
+    __slots__ = ("transport", "session", "status", "reason", "static", "v4", "missing")
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class _Route:
         reason: str = "",
         static: Optional[str] = None,
         v4: bool = False,
+        missing: str = "",
     ):
         self.transport = transport
         self.session = session
@@ -46,6 +48,8 @@ class _Route:
         self.reason = reason
         self.static = static
         self.v4 = v4
+        #: The session id this process does not hold (another may: forwarding).
+        self.missing = missing
 
 
 class SocketIOMiddleware:
@@ -65,7 +69,13 @@ class SocketIOMiddleware:
         self.status_endpoint = StatusEndpoint(
             self.engine, self.options.status_token, self.options.status_addresses
         )
-        self.v4 = V4Endpoint(self.engine, self._origin_allowed)
+        backend = self.engine.backend
+        #: Serves requests for sessions of other processes through them (the
+        #: Redis backend), and theirs for ours.
+        self.forwarder: Optional[Forwarder] = (
+            Forwarder(backend, self, self.options) if callable(getattr(backend, "forward", None)) else None
+        )
+        self.v4 = V4Endpoint(self.engine, self._origin_allowed, self.forwarder)
         self.engine.v4_endpoint = self.v4
         api.register_engine(self.engine)
 
@@ -107,7 +117,7 @@ class SocketIOMiddleware:
             return _Route(transport)
         session = self.engine.get(session_id)
         if session is None:
-            return _Route(status=404, reason="unknown session — are sessions sticky?")
+            return _Route(status=404, reason="unknown session", missing=session_id)
         if session.transport != name:
             return _Route(status=400, reason=f"session belongs to {session.transport}, not {name}")
         if origin is not None and session.origin is not None and origin != session.origin:
@@ -144,15 +154,23 @@ class SocketIOMiddleware:
                 return self.status_endpoint.serve(route.static[7:], environ, start_response)
             return static.serve(route.static, environ, start_response)
         if route.status:
-            self._log_refusal(environ, route)
-            if environ.get("wsgi.websocket") is not None:  # upgraded by gevent-websocket's handler
-                from .websocket import accept
-
-                conn = accept(environ, start_response)
-                if conn is not None:
-                    conn.close(4000 + route.status, route.reason)
-                return []
-            return text_response(start_response, route.status, route.reason, cors)
+            forwarder = self.forwarder
+            if (
+                route.missing
+                and forwarder is not None
+                and FORWARDED_KEY not in environ
+                and environ.get("wsgi.websocket") is None
+            ):
+                hold = self.options.polling_duration if environ.get("REQUEST_METHOD") == "GET" else 0.0
+                return forwarder.forward(
+                    environ,
+                    start_response,
+                    "session",
+                    route.missing,
+                    hold,
+                    lambda: self._refuse(environ, start_response, route, cors),
+                )
+            return self._refuse(environ, start_response, route, cors)
         method = environ.get("REQUEST_METHOD", "GET")
         transport, session = route.transport, route.session
         assert transport is not None  # a route without a status names its transport
@@ -173,6 +191,19 @@ class SocketIOMiddleware:
         return text_response(
             start_response, 405, f"{method} is not allowed here", cors + [("Allow", "GET, POST, OPTIONS")]
         )
+
+    def _refuse(
+        self, environ: dict, start_response: Callable, route: _Route, cors: Headers
+    ) -> Iterable[bytes]:
+        self._log_refusal(environ, route)
+        if environ.get("wsgi.websocket") is not None:  # upgraded by gevent-websocket's handler
+            from .websocket import accept
+
+            conn = accept(environ, start_response)
+            if conn is not None:
+                conn.close(4000 + route.status, route.reason)
+            return []
+        return text_response(start_response, route.status, route.reason, cors)
 
     def _log_refusal(self, environ: dict, route: _Route) -> None:
         log.warning(

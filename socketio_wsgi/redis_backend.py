@@ -10,8 +10,11 @@ who is where so that any process can count the recipients of a message:
 ``<prefix>:alive:<process>``     expires after ``ttl`` unless the process renews it
 ``<prefix>:proc:<process>:sessions`` / ``:subs``  what that process registered,
                                  so its entries can be removed once it is dead
+``<prefix>:links``               hash, Engine.IO 4 polling connection id -> process
 ``<prefix>:bus`` / ``<prefix>:to:<process>``  pub/sub channels for broadcasts
                                  and for sends to one session
+``<prefix>:fwd:<process>``       pub/sub channel of forwarded HTTP requests, their
+                                 answers and cancels (:mod:`socketio_wsgi.forwarding`)
 
 Messages are JSON with a version field (never pickle): whoever can write to
 Redis can make clients receive text, but cannot run code in the servers.
@@ -31,7 +34,7 @@ import os
 import secrets
 import socket as _socket
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import gevent
@@ -65,8 +68,12 @@ local p = ARGV[1]
 local function reap(id)
   local own = p .. ':proc:' .. id .. ':sessions'
   local subs = p .. ':proc:' .. id .. ':subs'
+  local links = p .. ':proc:' .. id .. ':links'
   for _, sid in ipairs(redis.call('SMEMBERS', own)) do
     redis.call('HDEL', p .. ':sessions', sid)
+  end
+  for _, sid in ipairs(redis.call('SMEMBERS', links)) do
+    redis.call('HDEL', p .. ':links', sid)
   end
   for _, item in ipairs(redis.call('SMEMBERS', subs)) do
     local cut = string.find(item, '\\n', 1, true)
@@ -74,7 +81,7 @@ local function reap(id)
       redis.call('SREM', p .. ':ch:' .. string.sub(item, cut + 1), string.sub(item, 1, cut - 1))
     end
   end
-  redis.call('DEL', own, subs, p .. ':alive:' .. id)
+  redis.call('DEL', own, subs, links, p .. ':alive:' .. id)
   redis.call('SREM', p .. ':procs', id)
 end
 local function reap_dead()
@@ -126,6 +133,16 @@ if redis.call('PUBLISH', p .. ':to:' .. owner, ARGV[3]) > 0 then return 1 end
 return 0
 """
 )
+
+# KEYS: the hash of owners (sessions or links).  ARGV: id, forward channel
+# prefix, message.  The owner's process id if its listener received the
+# message; nil when there is no owner or it is not listening (dead).
+_FORWARD = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if not owner then return false end
+if redis.call('PUBLISH', ARGV[2] .. owner, ARGV[3]) > 0 then return owner end
+return false
+"""
 
 # ARGV: prefix, process id, ttl in ms.  1 if the process had been forgotten.
 _HEARTBEAT = (
@@ -302,9 +319,15 @@ class RedisBackend:
         self._bus = p + b":bus"
         self._publish_script = self.redis.register_script(_PUBLISH)
         self._send_script = self.redis.register_script(_SEND)
+        self._forward_script = self.redis.register_script(_FORWARD)
+        self._k_links = p + b":links"
+        self._k_fwd = p + b":fwd:"
         self._heartbeat_script = self.redis.register_script(_HEARTBEAT)
 
         self.local = MemoryBackend()
+        #: Engine.IO 4 polling connections of this process (see :meth:`add_link`).
+        self.links: Set[str] = set()
+        self._on_forwarded: Optional[Callable[[bytes], None]] = None
         self.process_id = _process_id()  # renewed at start, after any fork
         self._started = False
         self._closed = False
@@ -413,6 +436,61 @@ class RedisBackend:
             self._lost(exc)
             return False
 
+    # -- forwarding (see socketio_wsgi.forwarding) ----------------------------
+    def add_link(self, link_id: str) -> None:
+        """Register an Engine.IO 4 polling connection of this process, so that
+        its requests reaching other processes are forwarded here."""
+        self.links.add(link_id)
+        if not self._started:
+            self._start()
+            return
+        self._mirror(("HSET", self._k_links, link_id, self.process_id), ("SADD", self._own("links"), link_id))
+
+    def remove_link(self, link_id: str) -> None:
+        if link_id not in self.links:
+            return
+        self.links.discard(link_id)
+        # Not waited for (it may run in a hub callback): a request that still
+        # finds the stale entry reaches us and is answered as unknown.
+        self._mirror(("HDEL", self._k_links, link_id), ("SREM", self._own("links"), link_id), wait=False)
+
+    def listen(self) -> None:
+        """Start serving (subscribed, registered) if not yet: a process must
+        listen before it forwards, since answers come back on its own
+        channel, named after :attr:`process_id` (which starting renews)."""
+        if not self._started:
+            self._start()
+
+    def serve_forwarded(self, callback: Callable[[bytes], None]) -> None:
+        """Hand every message on this process's forwarding channel to
+        ``callback`` (from the listener greenlet: it must not block)."""
+        self._on_forwarded = callback
+
+    def forward(self, kind: str, route_id: str, data: bytes) -> Optional[str]:
+        """Publish ``data`` to the process that owns ``route_id`` (``kind``:
+        ``"session"`` for a 0.6 session, ``"link"`` for an Engine.IO 4
+        connection).  Returns that process's id, or None when no live process
+        owns it (or Redis cannot be reached): one round trip either way."""
+        self.listen()
+        if self._down:
+            return None
+        key = self._k_sessions if kind == "session" else self._k_links
+        try:
+            owner = _io(self._forward_script, [key], [route_id, self._k_fwd, data])
+        except _FAILURES as exc:
+            self._lost(exc)
+            return None
+        return None if owner is None else owner.decode("utf-8", "replace")
+
+    def reply(self, process_id: str, data: bytes) -> bool:
+        """Publish ``data`` on another process's forwarding channel; False if
+        nobody received it (that process is gone, or Redis is)."""
+        try:
+            return bool(_io(self.redis.publish, self._k_fwd + process_id.encode(), data))
+        except _FAILURES as exc:
+            self._lost(exc)
+            return False
+
     def session_count(self) -> int:
         """Sessions of this process (see :meth:`total_sessions` for all)."""
         return self.local.session_count()
@@ -467,9 +545,9 @@ class RedisBackend:
         self._greenlets = [gevent.spawn(self._listen, pubsub), gevent.spawn(self._keep)]
         log.info("Redis backend %s: process %s serving", self.url, self.process_id)
 
-    def _mirror(self, *commands: tuple) -> None:
-        """Queue membership writes for the keeper and wait until they are in
-        Redis, so events that follow (``on_subscribe``) see them."""
+    def _mirror(self, *commands: tuple, wait: bool = True) -> None:
+        """Queue membership writes for the keeper and (``wait``) wait until
+        they are in Redis, so events that follow (``on_subscribe``) see them."""
         if not self._started or self._closed:
             return
         if self._down:
@@ -479,7 +557,8 @@ class RedisBackend:
         batch, wake = self._batch, self._wake
         assert batch is not None and wake is not None  # set up by _start()
         wake.set()
-        batch.wait(self.socket_timeout)
+        if wait:
+            batch.wait(self.socket_timeout)
 
     def _release(self) -> None:
         """Wake everyone waiting on queued writes (done, dropped or failed)."""
@@ -520,6 +599,11 @@ class RedisBackend:
             chunk = sessions[start : start + CHUNK]
             pipe.hset(self._k_sessions, mapping={sid: pid for sid in chunk})
             pipe.sadd(self._own("sessions"), *chunk)
+        links = list(self.links)
+        for start in range(0, len(links), CHUNK):
+            chunk = links[start : start + CHUNK]
+            pipe.hset(self._k_links, mapping={sid: pid for sid in chunk})
+            pipe.sadd(self._own("links"), *chunk)
         for channel, members in self.local.channels.items():
             sids = list(members)
             for start in range(0, len(sids), CHUNK):
@@ -543,7 +627,12 @@ class RedisBackend:
     def _subscribe(self) -> Any:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            _io(pubsub.subscribe, self._bus, self._p + f":to:{self.process_id}".encode())
+            _io(
+                pubsub.subscribe,
+                self._bus,
+                self._p + f":to:{self.process_id}".encode(),
+                self._k_fwd + self.process_id.encode(),
+            )
         except BaseException:
             pubsub.close()
             raise
@@ -564,7 +653,10 @@ class RedisBackend:
                 while not self._closed:
                     message = _io(pubsub.get_message, True, READ_WAIT)
                     if message is not None and message.get("type") == "message":
-                        self._deliver(message["data"])
+                        if message["channel"].startswith(self._k_fwd):
+                            self._forwarded(message["data"])
+                        else:
+                            self._deliver(message["data"])
             except Exception as exc:  # Redis errors, and anything unforeseen: never die
                 if not isinstance(exc, _FAILURES):
                     log.exception("Redis backend listener failed; reconnecting")
@@ -603,6 +695,16 @@ class RedisBackend:
                 self.local.publish(frame, body["c"], body["x"])
         except Exception:  # one bad delivery must not stop the listener
             log.exception("delivering a message from Redis failed")
+
+    def _forwarded(self, data: bytes) -> None:
+        callback = self._on_forwarded
+        if callback is None:
+            log.warning("dropped a forwarded request (%d bytes): nothing serves them here", len(data))
+            return
+        try:
+            callback(data)
+        except Exception:  # one bad message must not stop the listener
+            log.exception("handling a forwarded request failed")
 
     def _keep(self) -> None:
         """Write queued membership changes in order; renew liveness; re-register."""

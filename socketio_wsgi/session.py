@@ -193,6 +193,14 @@ class Session:
         stats.bytes_out += core.queued_bytes
         return core.data_to_send()
 
+    def put_back(self, payload: bytes) -> None:
+        """Queue again, first, a payload :meth:`take` returned that never
+        reached the client (a forwarded poll whose process died)."""
+        if self.core.put_back(payload):
+            receiver = self._receiver
+            if receiver is not None:
+                receiver.wake()
+
     # -- the one way to wait for output -------------------------------------------
     def attach(self, receiver: Receiver) -> None:
         """Make ``receiver`` the one that gets this session's output; the one

@@ -347,7 +347,9 @@ class LinkDriver(Receiver):
         forget it, and let its transport answer or close."""
         link = self.link
         link.close(SERVER_CLOSE)  # no-op unless nobody decided yet
-        self.endpoint.links.pop(link.sid, None)
+        endpoint = self.endpoint
+        if endpoint.links.pop(link.sid, None) is self and endpoint.forwarder is not None:
+            endpoint.forwarder.release(link.sid)
         if self._timer is not None:
             self._timer.stop()
             self._timer = None

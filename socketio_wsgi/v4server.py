@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs
 
 import gevent
@@ -35,10 +36,10 @@ from .eio4_link import (
     LinkState,
 )
 from .errors import ConnectionClosed, LimitExceeded, ProtocolError, ServiceUnavailable
-from .http import Headers, respond, text_response
+from .http import FORWARDED_KEY, Headers, respond, text_response
 from .outbound import record_payloads
 from .session import new_session_id, pause
-from .transports.base import READ_SLICE, read_in_slices, socket_abort
+from .transports.base import READ_SLICE, DeadlineBody, read_in_slices, socket_abort
 from .v4link import LinkDriver
 from .v4session import V4Session
 from .websocket import accept, is_upgrade_request
@@ -46,6 +47,7 @@ from .ws.connection import PreparedMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
+    from .forwarding import Forwarder
 
 __all__ = ["V4Endpoint", "ERRORS", "is_v4_request"]
 
@@ -76,40 +78,13 @@ def _query(environ: dict) -> Dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
-class TimedBody:
-    """A poll's answer that must be written within ``write_timeout``: the
-    server writes it between the two steps of this iterator; if that takes
-    longer, the client's socket is shut (a client that does not read pins
-    nothing) and the link ends ("write timeout")."""
-
-    __slots__ = ("body", "timer", "driver", "abort")
-
-    def __init__(
-        self, driver: "LinkDriver", body: List[bytes], abort: Optional[Callable[[], None]], timeout: float
-    ):
-        self.body = body
-        self.driver = driver
-        self.abort = abort
-        self.timer = driver.engine.loop.timer(timeout) if abort is not None else None
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self.timer is not None:
-            self.timer.start(self._expired)
-        yield from self.body
-        self.close()
-
-    def _expired(self) -> None:
-        link = self.driver.link
-        log.warning("eio %s: a poll's answer was not taken within write_timeout; closing it", link.sid)
-        if self.abort is not None:
-            self.abort()
-        if link.close(WRITE_TIMEOUT):
-            gevent.spawn(self.driver.end)
-
-    def close(self) -> None:
-        timer, self.timer = self.timer, None
-        if timer is not None:
-            timer.stop()
+def _answer_not_taken(driver: "LinkDriver") -> None:
+    """A poll's answer was not written within ``write_timeout`` (its socket
+    is shut by now): the link ends ("write timeout")."""
+    link = driver.link
+    log.warning("eio %s: a poll's answer was not taken within write_timeout; closing it", link.sid)
+    if link.close(WRITE_TIMEOUT):
+        gevent.spawn(driver.end)
 
 
 class Refusal(Exception):
@@ -125,9 +100,16 @@ class Refusal(Exception):
 class V4Endpoint:
     """The Engine.IO 4 side of one middleware."""
 
-    def __init__(self, engine: "Engine", origin_allowed: Callable[[dict], bool]):
+    def __init__(
+        self,
+        engine: "Engine",
+        origin_allowed: Callable[[dict], bool],
+        forwarder: Optional["Forwarder"] = None,
+    ):
         self.engine = engine
         self.origin_allowed = origin_allowed
+        #: Serves polling requests for other processes' connections through them.
+        self.forwarder = forwarder
         self.links: Dict[str, LinkDriver] = {}
         #: Sessions waiting for their client to recover them, by private id.
         self.held: Dict[str, V4Session] = {}
@@ -236,6 +218,17 @@ class V4Endpoint:
         driver.end()
         return self._error(start_response, refused, cors)
 
+    def _refuse(
+        self, environ: dict, start_response: Callable, refused: Refusal, cors: Headers
+    ) -> List[bytes]:
+        self._log(environ, refused)
+        if environ.get("wsgi.websocket") is not None:
+            conn = accept(environ, start_response)
+            if conn is not None:
+                conn.close(4000 + refused.status, refused.detail)
+            return []
+        return self._error(start_response, refused, cors)
+
     def _error(self, start_response: Callable, refused: Refusal, cors: Headers) -> List[bytes]:
         body = json.dumps({"code": refused.code, "message": refused.detail}).encode()
         return respond(start_response, refused.status, body, "application/json", cors)
@@ -255,13 +248,24 @@ class V4Endpoint:
         try:
             driver = self.check(environ)
         except Refusal as refused:
-            self._log(environ, refused)
-            if environ.get("wsgi.websocket") is not None:
-                conn = accept(environ, start_response)
-                if conn is not None:
-                    conn.close(4000 + refused.status, refused.detail)
-                return []
-            return self._error(start_response, refused, cors)
+            query = _query(environ)
+            # A polling request for a connection of another process: served there.
+            if (
+                refused.code == 1
+                and self.forwarder is not None
+                and query.get("transport") == POLLING
+                and FORWARDED_KEY not in environ
+            ):
+                hold = self.ping_interval + self.ping_timeout if method == "GET" else 0.0
+                return self.forwarder.forward(
+                    environ,
+                    start_response,
+                    "link",
+                    query["sid"],
+                    hold,
+                    partial(self._refuse, environ, start_response, refused, cors),
+                )
+            return self._refuse(environ, start_response, refused, cors)
         query = _query(environ)
         if driver is None:
             try:
@@ -288,6 +292,8 @@ class V4Endpoint:
         )
         driver = LinkDriver(self, link, environ)
         self.links[sid] = driver
+        if transport == POLLING and self.forwarder is not None:
+            self.forwarder.claim(sid)  # its next requests may reach other processes
         driver.rearm()
         return driver
 
@@ -346,7 +352,9 @@ class V4Endpoint:
         if not data:
             data = b"\x1e6"
         body = respond(start_response, 200, data[1:], _TEXT, cors)
-        return TimedBody(driver, body, socket_abort(environ), self.engine.options.write_timeout)
+        return DeadlineBody(
+            body, socket_abort(environ), self.engine.options.write_timeout, partial(_answer_not_taken, driver)
+        )
 
     def post(self, environ: dict, start_response: Callable, driver: LinkDriver, cors: Headers) -> List[bytes]:
         link = driver.link

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional
 from urllib.parse import parse_qs
 
+import gevent
 from gevent import monkey
 
 from ..errors import ConnectionRefused, ProtocolError
@@ -25,6 +26,7 @@ __all__ = [
     "read_post_payload",
     "PostError",
     "GuardedBody",
+    "DeadlineBody",
     "socket_abort",
 ]
 
@@ -139,6 +141,46 @@ class GuardedBody:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
+
+
+class DeadlineBody:
+    """A complete response body that must be written within ``timeout``: the
+    server writes it between the two steps of this iterator; if that takes
+    longer, ``abort`` shuts the client's socket (a client that does not read
+    pins nothing) and then ``on_expired`` runs, from the event loop.  Under a
+    server that hands over no socket (``abort`` None) nothing is timed."""
+
+    __slots__ = ("body", "timer", "abort", "on_expired")
+
+    def __init__(
+        self,
+        body: List[bytes],
+        abort: Optional[Callable[[], None]],
+        timeout: float,
+        on_expired: Optional[Callable[[], None]] = None,
+    ):
+        self.body = body
+        self.abort = abort
+        self.on_expired = on_expired
+        self.timer = gevent.get_hub().loop.timer(timeout) if abort is not None else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.timer is not None:
+            self.timer.start(self._expired)
+        yield from self.body
+        self.close()
+
+    def _expired(self) -> None:
+        self.close()
+        if self.abort is not None:
+            self.abort()
+        if self.on_expired is not None:
+            self.on_expired()
+
+    def close(self) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.stop()
 
 
 def stream_payloads(session: Session, waiter: Waiter) -> Iterator[bytes]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import partial
 from typing import Callable, List, Optional
 
 import gevent
 
 from ..errors import ConnectionRefused, ProtocolError
-from ..http import Headers, respond, text_response
+from ..http import HANGUP_KEY, UNSENT_KEY, Headers, respond, text_response
 from ..protocol import decode_frames
 from ..session import Session, Waiter
 from .base import GuardedBody, HttpTransport, log, refuse, socket_abort
@@ -39,11 +40,21 @@ def watch_hangup(environ: dict, on_hangup: Callable[[], None]) -> Optional[geven
     buffered reader (``wsgi.input.rfile``), so any byte that does arrive stays
     there for the server; under other servers nothing is watched.  Stop the
     returned greenlet with :func:`stop_watch` before the response ends.
+    A request another process forwarded here is watched through the event
+    that process's cancel sets (:data:`~socketio_wsgi.http.HANGUP_KEY`).
     """
+    hangup = environ.get(HANGUP_KEY)
+    if hangup is not None:
+        return gevent.spawn(_wait_then, hangup, on_hangup)
     rfile = getattr(environ.get("wsgi.input"), "rfile", None)
     if rfile is None or not hasattr(rfile, "peek"):
         return None
     return gevent.spawn(_watch, rfile, on_hangup)
+
+
+def _wait_then(event, on_hangup: Callable[[], None]) -> None:
+    event.wait()
+    on_hangup()
 
 
 def _watch(rfile, on_hangup: Callable[[], None]) -> None:
@@ -108,6 +119,9 @@ class XhrPolling(HttpTransport):
         body = session.take()
         if body and not session.connected:
             self.engine.collected(session)  # a last poll during a graceful shutdown
+        unsent = environ.get(UNSENT_KEY) if environ is not None else None
+        if body and unsent is not None:
+            unsent.append(partial(session.put_back, body))  # if the forwarding process is gone
         return body
 
     def answer(self, environ: dict, start_response, body: bytes, cors: Headers):
