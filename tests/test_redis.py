@@ -320,15 +320,19 @@ def test_nosocket_follows_membership_across_processes(cluster, clients, emitter)
 
 
 @pytest.mark.redis
-def test_polling_request_on_the_wrong_worker_says_sessions_are_not_sticky(cluster, clients):
+def test_polling_requests_on_the_wrong_worker_are_served_by_the_owner(cluster, clients):
+    """Issue 16: no sticky sessions needed; the full matrix is in test_scaleout.py."""
     s1, s2, _ = cluster
     client = clients(s1, "xhr-polling")
-    url = f"{s2.url}/socket.io/xhr-polling/{client.session_id}/{int(time.time() * 1000)}"
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(url, timeout=5)
-    assert info.value.code == 404
-    assert "are sessions sticky?" in info.value.read().decode()
-    wait_for(lambda: "are sessions sticky?" in s2.output(), timeout=5)
+    base = f"{s2.url}/socket.io/xhr-polling/{client.session_id}"
+    post = urllib.request.Request(base + "/send", data=b"data=" + frame("elsewhere").encode(), method="POST")
+    with urllib.request.urlopen(post, timeout=10) as answer:
+        assert answer.status == 200 and answer.read() == b"ok"
+    with urllib.request.urlopen(f"{base}/{int(time.time() * 1000)}", timeout=10) as answer:
+        assert answer.read().decode() == frame("elsewhere")  # the echo, taken from s1's queue
+    with pytest.raises(urllib.error.HTTPError) as info:  # an id nobody owns
+        urllib.request.urlopen(f"{s2.url}/socket.io/xhr-polling/10000000000000000000/1", timeout=10)
+    assert info.value.code == 404 and info.value.read().decode() == "unknown session"
 
 
 @pytest.mark.redis
