@@ -68,6 +68,9 @@ class Stats:
         self.sessions_opened = 0
         self.handler_errors = 0
         self.protocol_errors = 0
+        #: Requests sent to the process owning their session, and served for another.
+        self.forwarded = 0
+        self.served_for_others = 0
         self.disconnects: Dict[str, int] = {reason: 0 for reason in Reason.ALL}
 
 

@@ -150,10 +150,13 @@ class Forwarder:
     requests others forward here, through a backend that routes them (the
     Redis backend's ``forward``, ``reply`` and ``serve_forwarded``).
 
-    ``app`` is the middleware that serves a forwarded request on the owner.
+    ``app`` is the middleware that serves a forwarded request on the owner;
+    ``stats`` the :class:`~socketio_wsgi.engine.Stats` that count both ways.
     """
 
-    def __init__(self, backend: Any, app: Callable[[dict, Callable], Iterable[bytes]], options: Any):
+    def __init__(
+        self, backend: Any, app: Callable[[dict, Callable], Iterable[bytes]], options: Any, stats: Any
+    ):
         self.backend = backend
         self.app = app
         self.timeout: float = options.forward_timeout
@@ -162,8 +165,7 @@ class Forwarder:
         self.pending: Dict[str, gevent.event.AsyncResult] = {}
         self.serving: Dict[str, gevent.event.Event] = {}
         self.unknown: Dict[Tuple[str, str], float] = {}
-        self.forwarded = 0  # requests sent to another process
-        self.served = 0  # requests served for another process
+        self.stats = stats  # the engine's: ``forwarded`` and ``served_for_others`` count here
         self._ids = itertools.count(1)
         backend.serve_forwarded(self.on_message)
 
@@ -209,7 +211,7 @@ class Forwarder:
             if owner is None:
                 self._remember_unknown(key, now)
                 return unknown()
-            self.forwarded += 1
+            self.stats.forwarded += 1
             if hold:
                 watcher = watch_hangup(environ, lambda: self.backend.reply(owner, encode_cancel(request_id)))
             try:
@@ -301,7 +303,7 @@ class Forwarder:
             return lambda chunk: None
 
         self.serving[request.id] = hangup
-        self.served += 1
+        self.stats.served_for_others += 1
         try:
             result = self.app(environ, start_response)
             try:

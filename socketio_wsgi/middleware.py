@@ -73,7 +73,9 @@ class SocketIOMiddleware:
         #: Serves requests for sessions of other processes through them (the
         #: Redis backend), and theirs for ours.
         self.forwarder: Optional[Forwarder] = (
-            Forwarder(backend, self, self.options) if callable(getattr(backend, "forward", None)) else None
+            Forwarder(backend, self, self.options, self.engine.stats)
+            if callable(getattr(backend, "forward", None))
+            else None
         )
         self.v4 = V4Endpoint(self.engine, self._origin_allowed, self.forwarder)
         self.engine.v4_endpoint = self.v4

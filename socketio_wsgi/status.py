@@ -47,6 +47,7 @@ def snapshot(engine: "Engine") -> dict:
         "volume": {"chars_in": stats.chars_in, "bytes_out": stats.bytes_out},
         "disconnects": dict(stats.disconnects),
         "errors": {"handler": stats.handler_errors, "protocol": stats.protocol_errors},
+        "forwarding": {"sent": stats.forwarded, "served": stats.served_for_others},
         "backend": {
             "name": getattr(backend, "name", type(backend).__name__),
             "state": getattr(backend, "state", "ok"),
@@ -111,6 +112,12 @@ def prometheus_text(data: dict) -> str:
     )
     metric(
         "protocol_errors_total", "counter", "Malformed payloads received.", {"": data["errors"]["protocol"]}
+    )
+    metric(
+        "forwarded_requests_total",
+        "counter",
+        "Requests sent to (sent) or served for (served) the process owning their session.",
+        {f'{{direction="{way}"}}': n for way, n in data["forwarding"].items()},
     )
     metric(
         "backend_up",
