@@ -506,11 +506,22 @@ class SessionCore:
     def queued_messages(self) -> int:
         return len(self._queue)
 
-    def data_to_send(self) -> bytes:
-        """Everything queued, joined into one payload (``b""`` if nothing)."""
+    def data_to_send(self, limit: Optional[int] = None) -> bytes:
+        """Everything queued, joined into one payload (``b""`` if nothing);
+        with ``limit``, only the oldest payloads that fit in ``limit`` bytes
+        (at least one), the rest staying queued for the next take."""
         queue = self._queue
         if not queue:
             return b""
+        if limit is not None and self.queued_bytes > limit:
+            count, size = 1, len(queue[0])
+            while count < len(queue) and size + len(queue[count]) <= limit:
+                size += len(queue[count])
+                count += 1
+            data = b"".join(queue[:count])
+            del queue[:count]
+            self.queued_bytes -= size
+            return data
         data = queue[0] if len(queue) == 1 else b"".join(queue)
         queue.clear()
         self.queued_bytes = 0

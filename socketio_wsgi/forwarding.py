@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Tuple
 import gevent
 import gevent.event
 
-from .http import FORWARDED_KEY, HANGUP_KEY, UNSENT_KEY
+from .http import FORWARDED_KEY, HANGUP_KEY, UNSENT_KEY, text_response
 from .transports.base import DeadlineBody, read_in_slices, socket_abort
 from .transports.polling import stop_watch, watch_hangup
 
@@ -73,6 +73,11 @@ FORWARDED_ENVIRON = (
 #: How long "no process owns this id" is remembered, and for how many ids.
 UNKNOWN_TTL = 2.0
 UNKNOWN_MAX = 10_000
+#: Bytes of request bodies this process may have in flight to owners at once
+#: (one body alone may be larger: up to the POST limit).  Below Redis's
+#: default soft limit for a subscriber's buffer (8 MB), so a flood of large
+#: POSTs waits here instead of making Redis drop an owner's subscription.
+BODY_BUDGET = 8 * 1024 * 1024
 _STATUS_500 = "500 Internal Server Error"
 
 
@@ -145,6 +150,30 @@ def decode(data: bytes) -> Any:
     return Response(header["id"], status, [(k, v) for k, v in headers], body)
 
 
+class ByteBudget:
+    """Bytes in flight, at most ``limit`` together (any one alone may pass)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._freed = gevent.event.Event()
+
+    def take(self, size: int, deadline: float) -> bool:
+        """Wait until ``size`` more bytes fit; False at ``deadline`` (monotonic)."""
+        while self.used and self.used + size > self.limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._freed.clear()
+            self._freed.wait(remaining)
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+        self._freed.set()
+
+
 class Forwarder:
     """Forwards this process's requests for others' sessions, and serves the
     requests others forward here, through a backend that routes them (the
@@ -165,6 +194,7 @@ class Forwarder:
         self.pending: Dict[str, gevent.event.AsyncResult] = {}
         self.serving: Dict[str, gevent.event.Event] = {}
         self.unknown: Dict[Tuple[str, str], float] = {}
+        self.budget = ByteBudget(BODY_BUDGET)
         self.stats = stats  # the engine's: ``forwarded`` and ``served_for_others`` count here
         self._ids = itertools.count(1)
         backend.serve_forwarded(self.on_message)
@@ -200,13 +230,19 @@ class Forwarder:
             if expiry > now:
                 return unknown()
             del self.unknown[key]
+        body = self._body(environ)
+        size = len(body)
+        if not self.budget.take(size, now + self.timeout):
+            log.warning("%s %s: forwarded bodies exceed their budget; answered 503", kind, route_id[:40])
+            return text_response(start_response, 503, "busy: too many large requests in flight, try again")
         request_id = str(next(self._ids))
         result = gevent.event.AsyncResult()
         self.pending[request_id] = result
         watcher = None
         try:
             self.backend.listen()  # the answer comes back on our channel
-            message = encode_request(request_id, self.backend.process_id, environ, self._body(environ))
+            message = encode_request(request_id, self.backend.process_id, environ, body)
+            del body
             owner = self.backend.forward(kind, route_id, message)
             if owner is None:
                 self._remember_unknown(key, now)
@@ -228,6 +264,7 @@ class Forwarder:
         finally:
             stop_watch(watcher)
             self.pending.pop(request_id, None)
+            self.budget.give(size)
         start_response(response.status, response.headers)
         return DeadlineBody([response.body], socket_abort(environ), self.write_timeout)
 

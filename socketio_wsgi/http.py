@@ -13,6 +13,7 @@ __all__ = [
     "FORWARDED_KEY",
     "HANGUP_KEY",
     "UNSENT_KEY",
+    "FORWARDED_ANSWER_MAX",
 ]
 
 #: The environ key under which our server's handler hands a request's client
@@ -27,6 +28,10 @@ HANGUP_KEY = "socketio_wsgi.hangup"
 #: On such a request: callbacks that put back what a poll took, run when its
 #: answer reached nobody (the other process died meanwhile).
 UNSENT_KEY = "socketio_wsgi.unsent"
+#: A poll served for another process takes at most this many bytes of the
+#: queue (at least one message); the client's next poll takes the rest.  It
+#: keeps every answer crossing Redis small next to its pub/sub buffer limits.
+FORWARDED_ANSWER_MAX = 1024 * 1024
 
 Headers = List[Tuple[str, str]]
 StartResponse = Callable[..., object]

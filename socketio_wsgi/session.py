@@ -182,13 +182,20 @@ class Session:
     def has_queued(self) -> bool:
         return self.core.has_data()
 
-    def take(self) -> bytes:
-        """Everything queued, as one payload (``b""`` if nothing)."""
+    def take(self, limit: Optional[int] = None) -> bytes:
+        """Everything queued, as one payload (``b""`` if nothing); with
+        ``limit``, the oldest part that fits in ``limit`` bytes (at least one
+        message), the rest staying queued."""
         core = self.core
         count = core.queued_messages
         if not count:
             return b""
         stats = self.engine.stats
+        if limit is not None and core.queued_bytes > limit:
+            data = core.data_to_send(limit)
+            stats.messages_out += count - core.queued_messages
+            stats.bytes_out += len(data)
+            return data
         stats.messages_out += count
         stats.bytes_out += core.queued_bytes
         return core.data_to_send()

@@ -274,3 +274,31 @@ def test_a_dead_owner_is_unknown_at_once_and_a_stalled_one_after_forward_timeout
     assert poll_06(other, sid) == (404, b"unknown session")
     assert time.monotonic() - started < 1  # nobody listens any more: one round trip
     assert "Traceback" not in other.output()
+
+
+def test_a_byte_budget_lets_one_large_body_through_and_makes_others_wait():
+    import gevent
+
+    from socketio_wsgi.forwarding import ByteBudget
+    budget = ByteBudget(100)
+    assert budget.take(500, time.monotonic())  # alone: always
+    assert not budget.take(1, time.monotonic() + 0.05)  # full, and the deadline passes
+    later = gevent.spawn(budget.take, 60, time.monotonic() + 5)
+    gevent.sleep(0.01)
+    assert not later.ready()
+    budget.give(500)
+    assert later.get(timeout=1) is True and budget.used == 60
+
+
+@pytest.mark.redis
+def test_a_forwarded_poll_takes_at_most_a_mebibyte_and_leaves_the_rest(workers):
+    owner, other = workers
+    sid = open_06(owner)
+    big = "a" * 600_000
+    for _ in range(3):  # echoed: 3 x 600 kB queued at the owner
+        assert post_06(owner, "xhr-polling", sid, big) == (200, b"ok")
+    for _ in range(3):
+        assert poll_06(other, sid) == (200, frame(big).encode())  # one at a time through Redis
+    assert post_06(owner, "xhr-polling", sid, big) == (200, b"ok")
+    assert post_06(owner, "xhr-polling", sid, "small") == (200, b"ok")
+    assert poll_06(owner, sid) == (200, (frame(big) + frame("small")).encode())  # locally: all at once

@@ -284,3 +284,17 @@ def test_aborting_reasons_drop_output():
         session.send(b"x")
         session.close(reason)
         assert not session.has_data()
+
+
+def test_a_limited_take_leaves_the_rest_queued_in_order():
+    session = core()
+    for size in (400, 300, 500, 100):
+        assert session.send(b"x" * size)
+    assert session.data_to_send(limit=800) == b"x" * 700  # 400 + 300; 500 more would pass 800
+    assert session.queued_bytes == 600 and session.queued_messages == 2
+    assert session.data_to_send(limit=10) == b"x" * 500  # one message, however large
+    assert session.put_back(b"y")  # an answer that reached nobody comes back first
+    assert session.data_to_send(limit=1000) == b"y" + b"x" * 100
+    assert session.queued_bytes == 0 and session.data_to_send(limit=5) == b""
+    session.close(Reason.CLIENT_CLOSED)
+    assert not session.put_back(b"z")

@@ -19,7 +19,15 @@ from typing import Callable, List, Optional
 import gevent
 
 from ..errors import ConnectionRefused, ProtocolError
-from ..http import HANGUP_KEY, UNSENT_KEY, Headers, respond, text_response
+from ..http import (
+    FORWARDED_ANSWER_MAX,
+    FORWARDED_KEY,
+    HANGUP_KEY,
+    UNSENT_KEY,
+    Headers,
+    respond,
+    text_response,
+)
 from ..protocol import decode_frames
 from ..session import Session, Waiter
 from .base import GuardedBody, HttpTransport, log, refuse, socket_abort
@@ -116,7 +124,8 @@ class XhrPolling(HttpTransport):
             current = session.detach(waiter)
         if not current or hung_up:
             return b""  # a newer GET holds the session, or the queue waits for the next one
-        body = session.take()
+        forwarded = environ is not None and FORWARDED_KEY in environ
+        body = session.take(FORWARDED_ANSWER_MAX if forwarded else None)
         if body and not session.connected:
             self.engine.collected(session)  # a last poll during a graceful shutdown
         unsent = environ.get(UNSENT_KEY) if environ is not None else None
