@@ -84,6 +84,7 @@ QUICK = {
     "polling": {"clients": [5], "warmup": 0.1, "duration": 0.3},
 }
 SCENARIOS = ("echo", "fanout", "idle", "polling", "attacks")
+OPT_IN = ("scaleout",)  # run only when named (--scenarios scaleout): needs redis-server and nginx
 
 
 def log(msg: str) -> None:
@@ -420,7 +421,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny counts, our server (both generations) and the plain app only (a smoke run)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset; scaleout runs only when named")
     parser.add_argument("--peers", default=None,
                         help="comma-separated subset of plain,ours,ours4,pysio,channels (plain is always run)")
     parser.add_argument("--rounds", type=int, default=None, help="repeats per scenario (default 3; quick 1)")
@@ -436,7 +437,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     settings = json.loads(json.dumps(QUICK if args.quick else FULL))
     scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = set(scenarios) - set(SCENARIOS)
+    unknown = set(scenarios) - set(SCENARIOS) - set(OPT_IN)
     if unknown:
         raise SystemExit(f"bench: unknown scenarios {sorted(unknown)}")
     if args.idle_hold is not None:
@@ -484,6 +485,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from bench import attacks
         # A smoke run only shows the table works: its "after" RSS is read too early to mean anything.
         attacks.main(["--seconds", "1", "--settle", "1"] if args.quick else ["--seconds", "5"])
+    if "scaleout" in scenarios:  # 1 worker vs 3 behind nginx, no sticky sessions (issue 16)
+        from bench import scaleout
+        stem, ext = os.path.splitext(args.json) if args.json else ("", "")
+        scaleout.main(["--quick"] * args.quick + (["--json", f"{stem}.scaleout{ext}"] if stem else []))
 
     print(f"socketio_wsgi bench: {rounds} round(s), medians; (Nx) = ratio to the plain "
           f"gevent-websocket app in the same run (lower is better for ms and KB).")
