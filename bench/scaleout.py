@@ -20,7 +20,9 @@ workers.  Two measurements:
    and are forwarded over Redis to the one that does.
 2. **Forwarding cost**: without nginx, the same POST (and the same GET that
    finds the echo queued) sent to the owning worker and to another one,
-   interleaved, ``--samples`` times each; p50/p99 and the difference.
+   interleaved, ``--samples`` times each; p50/p99 and the difference.  Then
+   the CPU each side spends on one POST + GET pair, sent to the owner and
+   sent to the other worker, from /proc over ``--samples`` pairs each.
 
 Placement: worker i runs on core i (modulo the cores this process may use);
 the load generator, nginx and redis share the cores left over, or, with fewer
@@ -53,7 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LOADGEN = os.path.join(HERE, "loadgen", "scaleout.js")
 NGINX = "/usr/sbin/nginx"
 TICK = 1.0 / os.sysconf("SC_CLK_TCK")
-FULL = {"clients": 200, "rounds": 2, "warmup": 2.0, "duration": 10.0, "samples": 1000}
+FULL = {"clients": 200, "rounds": 2, "warmup": 2.0, "duration": 8.0, "samples": 1000}
 QUICK = {"clients": 20, "rounds": 1, "warmup": 0.3, "duration": 1.5, "samples": 60}
 WORKER_OPTIONS = ["--shutdown-grace", "0.2"]
 TARGET_RATIO, TARGET_ADDED_MS = 2.0, 2.0
@@ -425,13 +427,14 @@ def forwarding_cost(args: argparse.Namespace, redis_url: str, logdir: str) -> Di
     cpu: Dict[str, Dict[str, float]] = {}
     deadline = time.monotonic() + args.latency_seconds
 
-    def rounds(count: int, order, record: bool) -> int:
-        """``count`` rounds over both sessions; ``order(i, owner)``: the routes of one."""
+    def rounds(count: int, order, record: bool, owners: Sequence[int] = (0, 1)) -> int:
+        """``count`` rounds over the sessions of ``owners``; ``order(i, owner)``: the routes of one."""
         for i in range(count):
             if time.monotonic() > deadline:
                 problems.append(f"stopped after {i} of {count} rounds: --latency-seconds passed")
                 return i
-            for owner, sid in enumerate(sids):
+            for owner in owners:
+                sid = sids[owner]
                 for route in order(i, owner):
                     poller = pollers[owner if route == "direct" else 1 - owner]
                     text = f"{i}-{route}-{owner}"
@@ -455,16 +458,24 @@ def forwarding_cost(args: argparse.Namespace, redis_url: str, logdir: str) -> Di
 
         rounds(min(50, args.samples), alternate, False)  # warm-up
         rounds(args.samples, alternate, True)
+        # CPU: the session of worker 0 only, so that worker 1 is the forwarding side alone
         groups = {"workers": workers.pids, "redis": args.redis_pids}
-        for route in ("direct", "forwarded"):
+        owner_pid, other_pid = workers.pids
+        seconds = {route: {"owner": 0.0, "other": 0.0, "redis": 0.0, "pairs": 0}
+                   for route in ("direct", "forwarded")}
+        for route in ("direct", "forwarded", "forwarded", "direct"):  # drift in the machine's load cancels
             before = sample(groups)
-            done = rounds(max(1, args.samples // 2), lambda i, owner, r=route: (r,), False)
-            shares = cpu_shares(groups, before, sample(groups))
-            seconds = time.monotonic() - before["t"]
-            pairs = 2 * done
-            if pairs:
-                cpu[route] = {"worker_us_per_pair": 1e6 * shares["worker_seconds"] / pairs,
-                              "redis_us_per_pair": 1e4 * shares["redis"] * seconds / pairs, "pairs": pairs}
+            pairs = rounds(max(1, args.samples // 2), lambda i, owner, r=route: (r,), False, owners=(0,))
+            after = sample(groups)
+            used = {pid: after["pids"][pid] - before["pids"][pid] for pid in before["pids"]}
+            seconds[route]["owner"] += used[owner_pid]
+            seconds[route]["other"] += used[other_pid]
+            seconds[route]["redis"] += sum(used[p] for p in args.redis_pids)
+            seconds[route]["pairs"] += pairs
+        for route, spent in seconds.items():
+            if spent["pairs"]:
+                per = {f"{k}_us": 1e6 * spent[k] / spent["pairs"] for k in ("owner", "other", "redis")}
+                cpu[route] = dict(per, workers_us=per["owner_us"] + per["other_us"], pairs=spent["pairs"])
     finally:
         for poller in pollers:
             poller.close()
@@ -564,7 +575,7 @@ def throughput_table(args: argparse.Namespace, one: Dict[str, Any], three: Dict[
 
     rows = [
         ["messages/s", fmt(one["rate"]), fmt(three["rate"]), fmt(ratios["rate"], "{:.2f}x")],
-        ["echo p50 ms (POST + GET)", fmt(one["p50"], "{:.2f}"), fmt(three["p50"], "{:.2f}"),
+        ["echo p50 ms (POST sent to echo received)", fmt(one["p50"], "{:.2f}"), fmt(three["p50"], "{:.2f}"),
          fmt(ratios["p50"], "{:.2f}x")],
         ["echo p99 ms", fmt(one["p99"], "{:.2f}"), fmt(three["p99"], "{:.2f}"),
          fmt(ratios["p99"], "{:.2f}x")],
@@ -597,12 +608,15 @@ def latency_table(cost: Dict[str, Any]) -> str:
     cpu = cost.get("cpu", {})
     if "direct" in cpu and "forwarded" in cpu:
         d, f = cpu["direct"], cpu["forwarded"]
+        rows = [[label, fmt(d[key]), fmt(f[key]),
+                 fmt(f[key] / d[key] if ratio and d[key] else None, "{:.2f}x")]
+                for label, key, ratio in (("owning worker", "owner_us", True),
+                                          ("the other worker (idle when not forwarding)", "other_us", False),
+                                          ("both workers", "workers_us", True),
+                                          ("redis-server", "redis_us", False))]
         table += "\n\n" + markdown(
-            ["CPU per POST + GET, us", "to the owner", "forwarded", "forwarded / owner"],
-            [["both workers", f"{d['worker_us_per_pair']:,.0f}", f"{f['worker_us_per_pair']:,.0f}",
-              fmt(f["worker_us_per_pair"] / d["worker_us_per_pair"] if d["worker_us_per_pair"] else None,
-                  "{:.2f}x")],
-             ["redis-server", f"{d['redis_us_per_pair']:,.0f}", f"{f['redis_us_per_pair']:,.0f}", ""]])
+            [f"CPU per POST + GET, us (n={f['pairs']:,})", "sent to the owner", "sent to the other",
+             "other / owner"], rows)
     return table
 
 
@@ -723,6 +737,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate = ratios["rate"]
     print(f"- 3 workers / 1 worker, messages/s: {fmt(rate, '{:.2f}x')} (target >= {TARGET_RATIO:g}x): "
           + ("not measured" if rate is None else "met" if rate >= TARGET_RATIO else "MISSED"))
+    per_msg = ratios["worker_us_per_msg"]
+    if per_msg:
+        print(f"- the same with a core for each worker, projected from worker CPU per message "
+              f"(3 x 1 / {per_msg:.2f}): {3 / per_msg:.2f}x")
     for kind in ("POST", "GET"):
         added = cost.get(f"{kind} added")
         print(f"- forwarded {kind} adds, p50: " + ("not measured" if not added else
