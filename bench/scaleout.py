@@ -58,6 +58,8 @@ TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 FULL = {"clients": 200, "rounds": 2, "warmup": 2.0, "duration": 8.0, "samples": 1000}
 QUICK = {"clients": 20, "rounds": 1, "warmup": 0.3, "duration": 1.5, "samples": 60}
 WORKER_OPTIONS = ["--shutdown-grace", "0.2"]
+SETTLE = 1.5  # seconds between the load generator's end and stopping the workers
+EXPECTED_LOG = ("socketio_wsgi: serving on ", "socketio_wsgi: shutting down")
 TARGET_RATIO, TARGET_ADDED_MS = 2.0, 2.0
 
 
@@ -262,6 +264,16 @@ class Workers:
             raise
         self.cores = cores
 
+    def complaints(self) -> List[str]:
+        """What the workers logged beyond starting and stopping: warnings, errors and
+        tracebacks (no logging is configured, so they come as bare messages)."""
+        found = []
+        for server in self.servers:
+            with open(server.logpath, errors="replace") as fh:
+                found += [f"{server.peer.key}: {line.strip()[:300]}" for line in fh
+                          if line.strip() and not line.startswith(EXPECTED_LOG)]
+        return found
+
     @property
     def ports(self) -> List[int]:
         return [s.port for s in self.servers]
@@ -351,13 +363,19 @@ def run_case(count: int, redis_url: str, args: argparse.Namespace, logdir: str, 
     try:
         nginx = Nginx(logdir, workers.ports, helpers)
         settings = {k: getattr(args, k) for k in ("clients", "warmup", "duration", "mode")}
-        return drive(nginx.port, settings, helpers,
-                     {"workers": workers.pids, "nginx": nginx.pids(), "redis": args.redis_pids},
-                     logdir, tag)
+        result = drive(nginx.port, settings, helpers,
+                       {"workers": workers.pids, "nginx": nginx.pids(), "redis": args.redis_pids},
+                       logdir, tag)
+        # What the last requests of the run log once answered counts; what stopping
+        # makes them log (an owner that goes first answers others' forwards "unknown") not.
+        time.sleep(SETTLE)
+        complaints = workers.complaints()
+        result["worker_log"] = {"lines": len(complaints), "first": complaints[:5]}
     finally:
         if nginx is not None:
             nginx.stop()
         workers.stop()
+    return result
 
 
 # -- the cost of one forwarded request ------------------------------------------------------
@@ -480,8 +498,10 @@ def forwarding_cost(args: argparse.Namespace, redis_url: str, logdir: str) -> Di
         for poller in pollers:
             poller.close()
         os.sched_setaffinity(0, mine)
+        complaints = workers.complaints()
         workers.stop()
-    out: Dict[str, Any] = {"problems": problems[:20], "problem_count": len(problems), "cpu": cpu}
+    out: Dict[str, Any] = {"problems": problems[:20], "problem_count": len(problems), "cpu": cpu,
+                           "worker_log": {"lines": len(complaints), "first": complaints[:5]}}
     for key, values in timings.items():
         if len(values) >= 2:
             cuts = statistics.quantiles(values, n=100)
@@ -516,6 +536,8 @@ def summary(results: List[dict]) -> Dict[str, Any]:
         "rounds": len(results), "errors": [r["error"] for r in results if "error" in r],
         "failures": failures, "replaced": sum(r["replaced"] for r in good),
         "wrong_echo": sum(r["wrong_echo"] for r in good),
+        "log_lines": sum(r.get("worker_log", {}).get("lines", 0) for r in results),
+        "log_first": [line for r in results for line in r.get("worker_log", {}).get("first", [])][:3],
     }
     for key in ("rate", "p50", "p99", "worker_us_per_msg"):
         out[key] = median_of(good, lambda r, k=key: r[k])
@@ -589,6 +611,7 @@ def throughput_table(args: argparse.Namespace, one: Dict[str, Any], three: Dict[
         ["failed requests (status: count)", failures(one), failures(three), ""],
         ["clients replaced after a failure", fmt(one["replaced"]), fmt(three["replaced"]), ""],
         ["echoes not matching the message in flight", fmt(one["wrong_echo"]), fmt(three["wrong_echo"]), ""],
+        ["worker log lines (warnings, errors)", fmt(one["log_lines"]), fmt(three["log_lines"]), ""],
     ]
     title = f"polling echo, {args.clients} clients, {args.duration:g} s x {args.rounds} round(s)"
     return markdown([title, "1 worker", "3 workers", "3 / 1"], rows)
@@ -651,6 +674,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--package", default=None, metavar="DIR",
                         help="run the workers from the socketio_wsgi package in DIR (another checkout)")
     parser.add_argument("--json", default=None, help="write the results to this file")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -693,7 +717,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         procs.stop()
         signal.signal(signal.SIGTERM, previous)
     elapsed = time.monotonic() - started
-    shutil.rmtree(logdir, ignore_errors=True)
+    if args.keep_logs:
+        log(f"logs kept in {logdir}")
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
 
     one, three = summary(results["1"]), summary(results["3"])
     ratios = {key: round_ratios(results["1"], results["3"], key)
@@ -721,6 +748,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   + (" -- saturated" if load >= 90 else ""))
         for error in s["errors"]:
             print(f"- {label}: error: {error}")
+        for line in s["log_first"]:
+            print(f"- {label}: worker log: {line}")
     print()
     if "error" in cost:
         print(f"forwarding cost: not measured: {cost['error']}")
@@ -732,6 +761,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(latency_table(cost))
         if cost["problem_count"]:
             print(f"- {cost['problem_count']} unexpected answers, first: {cost['problems'][0]}")
+        for line in cost["worker_log"]["first"]:
+            print(f"- worker log: {line}")
     print()
     print("targets:")
     rate = ratios["rate"]
