@@ -53,6 +53,7 @@ POLLING_DURATION = 5.0
 #: The forwarding's own bound (the middleware's ``forward_timeout`` default).
 FORWARD_TIMEOUT = 5.0
 UNKNOWN_SESSION = "unknown session"
+STATUS_TOKEN = "scaleout-status"
 
 
 # -- the clusters -------------------------------------------------------------------------------
@@ -120,6 +121,7 @@ class NginxCluster(Cluster):
                 port = free_port()
                 proc = Proc([sys.executable, "-m", "socketio_wsgi", "--port", str(port), "--origins", "*",
                              "--no-access-log", "--polling-duration", str(POLLING_DURATION),
+                             "--status-token", STATUS_TOKEN,
                              "--backend", backend, "scaleout_app:application"],
                             cwd=APPS, env=dict(os.environ, PYTHONUNBUFFERED="1"),
                             log_path=str(directory / f"worker{n}.log"))
@@ -189,6 +191,16 @@ http {{
 
     def pids(self) -> List[int]:
         return [proc.pid for _port, proc in self.backends if proc.proc.poll() is None]
+
+    def forwarding_counters(self) -> Dict[int, Any]:
+        """What each live worker's status endpoint says it forwarded and served
+        for others (for the record only: the figures may change)."""
+        out = {}
+        for port, proc in self.backends:
+            if proc.proc.poll() is None:
+                text = _get(f"http://127.0.0.1:{port}/socket.io/status?token={STATUS_TOKEN}")
+                out[proc.pid] = json.loads(text).get("forwarding") if text else None
+        return out
 
     def port_of(self) -> Dict[int, int]:
         """upstream port -> worker pid."""
@@ -352,6 +364,7 @@ class LoadClient:
         self.sessions: List[Dict[str, Any]] = []   # {"sid", "pid", "t"} per session
         self.failures: List[Dict[str, Any]] = []   # every request that did not get its answer
         self.received: List[List[int]] = []        # [sender, seq] in arrival order
+        self.got: Dict[int, set] = defaultdict(set)  # sender -> seqs, for the waits
         self.confirmed: List[int] = []             # own seqs whose echo came back
         self.uncertain: List[int] = []             # own seqs whose POST got no answer from us
         self.strangers: List[Any] = []             # anything else that arrived
@@ -389,6 +402,7 @@ class LoadClient:
     def take(self, message: Any) -> None:
         if isinstance(message, dict) and "c" in message and "s" in message:
             self.received.append([message["c"], message["s"]])
+            self.got[message["c"]].add(message["s"])
             if message["c"] == self.cid:
                 self.confirmed.append(message["s"])
         elif isinstance(message, dict) and set(message) == {"pid"} and self.sessions[-1]["pid"] is None:
@@ -468,6 +482,7 @@ class LoadClient:
                 self.done_at = time.monotonic()
             poller.kill(block=True, timeout=5)
             self.client.disconnect()
+            self.ended = time.time()
 
     def poll(self) -> None:
         while self.gave_up is None:
@@ -504,7 +519,7 @@ class LoadClient:
 
     def echoed_all(self) -> bool:
         last = self.attempted - 1
-        return last in self.confirmed or last in self.uncertain or last < self.resumed_at
+        return last in self.got[self.cid] or last in self.uncertain or last < self.resumed_at
 
     def settled(self) -> bool:
         """Done sending and got its own last echo (or gave up, or waited long enough)."""
@@ -519,24 +534,21 @@ class LoadClient:
         others = [m for m in self.shared.groups[self.channel] if m is not self]
         while self.gave_up is None:
             if self.settled() and all(m.settled() for m in others) and all(
-                    not m.confirmed or m.confirmed[-1] in self.seqs_from(m.cid) for m in others):
+                    not m.confirmed or m.confirmed[-1] in self.got[m.cid] for m in others):
                 return
             ends = [m.done_at for m in others] + [self.done_at]
             if None not in ends and time.monotonic() > max(ends) + self.GRACE:
                 return
             if time.monotonic() > self.shared.deadline:
                 raise TimeoutError("the run's deadline passed")
-            gevent.sleep(0.1)
-
-    def seqs_from(self, cid: int) -> List[int]:
-        return [s for c, s in self.received if c == cid]
+            gevent.sleep(0.2)
 
     def summary(self) -> Dict[str, Any]:
         return {"cid": self.cid, "transport": self.transport, "channel": self.channel,
                 "sessions": self.sessions, "failures": self.failures, "received": self.received,
                 "confirmed": self.confirmed, "uncertain": self.uncertain, "attempted": self.attempted,
                 "resumed_at": self.resumed_at, "strangers": [repr(s)[:100] for s in self.strangers[:5]],
-                "gave_up": self.gave_up}
+                "gave_up": self.gave_up, "ended": getattr(self, "ended", None)}
 
 
 class Load:

@@ -6,6 +6,9 @@ three ``python -m socketio_wsgi`` processes, and ``gunicorn -w 3`` on one
 port.  Neither keeps a client on one worker, so most polling requests of a
 session reach a worker that does not own it and must be forwarded to the
 owner.
+
+The load tests take a minute or more each on a 2-core machine: 400 clients
+× 50 messages are some 40,000 HTTP requests, two thirds of them forwarded.
 """
 from __future__ import annotations
 
@@ -64,7 +67,8 @@ def cluster(request, store, tmp_path):
 def summary_line(cluster, report: Dict[str, Any], result: Dict[str, Any]) -> str:
     line = f"{cluster.kind}: {report['elapsed']} s, {result['totals']}"
     if isinstance(cluster, NginxCluster):
-        line += f", requests of known sessions: {forwarding(cluster, report)}"
+        line += (f", requests of known sessions (nginx's log): {forwarding(cluster, report)}"
+                 f", the workers' own counters: {cluster.forwarding_counters()}")
     return line
 
 
@@ -72,6 +76,10 @@ def summary_line(cluster, report: Dict[str, Any], result: Dict[str, Any]) -> str
 
 @pytest.mark.timeout(300)
 def test_polling_clients_on_any_worker_lose_nothing(cluster, tmp_path, record_property):
+    """200 xhr-polling and 200 jsonp-polling clients, four to a channel, each
+    posting 50 numbered messages while its long poll is open: every client
+    gets its 50 echoes and the other members' 150 messages, each once and in
+    order, and no request is answered "unknown session"."""
     run = DriverRun({"url": cluster.url, "clients": CLIENTS, "group": GROUP, "messages": MESSAGES,
                      "deadline": 200}, tmp_path / "driver.log")
     report = run.report(timeout=230)
@@ -126,6 +134,9 @@ def chat_messages(page) -> List[Any]:
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 def test_real_client_chat_over_xhr_polling(cluster, browser_page, page_server, real_client_js):
+    """Two Chromium pages with socket.io@0.6.18's own client, forced onto
+    xhr-polling, join one channel and talk in turns: both see every line, in
+    order, and neither is disconnected."""
     page_server.pages["/socket.io.js"] = real_client_js.encode("utf-8")
     page_server.pages["/chat.html"] = CHAT_PAGE.encode("utf-8")
     pages = {}
@@ -162,6 +173,17 @@ def test_real_client_chat_over_xhr_polling(cluster, browser_page, page_server, r
 
 @pytest.mark.timeout(240)
 def test_a_killed_worker_takes_only_its_own_sessions(cluster, tmp_path, record_property):
+    """SIGKILL the worker owning the most sessions halfway through the run.
+
+    Its clients get one unknown-session answer each, within the forwarding's
+    bound plus one long poll, reconnect once and carry on.  Every other client
+    keeps its session and loses nothing, with one allowance each for what no
+    server can save: a request that the killed worker itself held (it was
+    forwarding it) gets no answer (nginx's 502 for a POST; gunicorn resets the
+    connection): such a POST may or may not have been served, and behind
+    gunicorn such a poll may have carried messages away.  Behind nginx a poll
+    is retried on a live worker, so nothing it carried may be missing.
+    """
     run = DriverRun({"url": cluster.url, "clients": KILL_CLIENTS, "group": GROUP, "messages": KILL_MESSAGES,
                      "deadline": 150, "tolerate_failures": True}, tmp_path / "driver.log")
     try:
@@ -198,6 +220,10 @@ def test_a_killed_worker_takes_only_its_own_sessions(cluster, tmp_path, record_p
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]], ids=["polling", "upgrade"])
 def test_socketio4_clients_through_the_cluster(cluster, transports):
+    """socket.io-client@4 in node, polling only, or polling then upgrading:
+    acknowledged emits, a channel emit between two of them and a 0.6 client,
+    and a 0.6 broadcast back.  An upgrade that reaches a worker other than the
+    owner is refused and the client keeps polling; either way it works."""
     v4_modules()
     channel = f"v4-{'-'.join(transports)}"
     coordinator = Client(cluster.url, transport="xhr-polling", timeout=20)
