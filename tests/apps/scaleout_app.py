@@ -21,8 +21,9 @@ What a client gets:
   to the sender and the other holders of its channels;
 - ``{"go": channel}``: the event ``go`` to the other holders of ``channel``
   (the tests' coordinator starts Socket.IO 4 clients with it);
-- Socket.IO 4 events: ``join(channel)`` subscribes and tells the channel
-  ``joined``; ``echo(*args)`` is acknowledged with its arguments;
+- Socket.IO 4 events: ``join(channel)`` subscribes, tells the channel's other
+  holders ``joined`` and is acknowledged with how many it told; ``echo(*args)``
+  is acknowledged with its arguments;
   ``shout(text, channel)`` emits ``shouted`` to the channel's other holders
   and is acknowledged with how many it reached.
 """
@@ -72,8 +73,7 @@ def act(request, socket, context, message):
 @on_event("join")
 def join(request, socket, context, channel):
     socket.subscribe(channel)
-    socket.emit_channel("joined", socket.protocol, channel=channel)
-    return "joined"
+    return socket.emit_channel("joined", socket.protocol, channel=channel)  # how many it told
 
 
 @on_event("echo")
