@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import io
 import logging
 import platform
 import re
@@ -28,7 +29,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
 from .http import SOCKET_KEY, text_response
 from .middleware import SocketIOMiddleware
-from .websocket import CONNECTION_KEY, RFILE_KEY
+from .websocket import CONNECTION_KEY, PARK_KEY, RFILE_KEY
 from .ws.handshake import is_upgrade_request
 
 __all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware", "prepare_heap"]
@@ -36,6 +37,8 @@ __all__ = ["SocketIOHandler", "make_server", "serve", "find_middleware", "prepar
 log = logging.getLogger("socketio_wsgi.server")
 _M_MMAP_THRESHOLD = -3  # glibc malloc.h
 _MMAP_THRESHOLD = 128 * 1024
+#: ``wsgi.input`` of a request whose socket was parked: nothing more to read.
+_NO_INPUT = io.BytesIO(b"")
 
 
 class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
@@ -57,7 +60,21 @@ class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
         # ``accept`` reads the websocket through the request's reader.
         environ[SOCKET_KEY] = self.socket
         environ[RFILE_KEY] = self.rfile
+        environ[PARK_KEY] = self._park
         return environ
+
+    def _park(self) -> int:
+        """Let go of this request's socket for good (after a 101): its
+        descriptor is the caller's now.  The request's own references go, so
+        that an environ kept by a session pins no reader, socket or handler;
+        the handler ends without touching the connection."""
+        environ = self.environ
+        for key in (SOCKET_KEY, RFILE_KEY, PARK_KEY):
+            environ.pop(key, None)
+        environ["wsgi.input"] = _NO_INPUT
+        self.close_connection = True
+        sock: Any = self.socket
+        return sock.detach()
 
     def run_application(self):
         environ = self.environ
@@ -77,8 +94,12 @@ class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
             failed = False
             return result
         finally:
+            # A session may keep this environ (its request): let it pin no
+            # socket, reader or handler once the response is written.
+            for key in (PARK_KEY, SOCKET_KEY, RFILE_KEY):
+                environ.pop(key, None)
             conn = environ.pop(CONNECTION_KEY, None)
-            if conn is not None:
+            if conn is not None and not conn.parked:
                 # The app returned (or raised): its websocket ends with it, and
                 # nothing after the 101 may be parsed as another HTTP request.
                 self.close_connection = True

@@ -341,6 +341,39 @@ class LinkDriver(Receiver):
         outbox.append(records(sio5.ConnectError(namespace, {"message": message})))
         self.wake()
 
+    # -- the websocket's input ---------------------------------------------------------
+    def on_frame(self, frame: Any) -> bool:
+        """One websocket message of the link; False once reading must stop."""
+        endpoint, link = self.endpoint, self.link
+        try:
+            packet = eio4.decode_packet(frame, max_payload=endpoint.max_payload)
+            self.receive((packet,))
+        except ProtocolError as exc:
+            if link.open:
+                self.engine.stats.protocol_errors += 1
+                log.warning("eio %s: %s; closing it", link.sid, str(exc))
+                link.close(PARSE_ERROR)
+                self.end()
+            code = 1009 if isinstance(exc, LimitExceeded) else 1007
+            self.conn.close(code, str(exc)[:100])
+            return False
+        return link.open
+
+    def on_websocket_end(self) -> None:
+        """The websocket stopped being read: end the link, send what is left."""
+        conn, link = self.conn, self.link
+        failure = conn.protocol.failure
+        if failure is not None and link.open:
+            log.warning("eio %s: websocket protocol error: %s", link.sid, failure)
+            link.close(PARSE_ERROR)
+        conn.on_drained = None
+        link.close(TRANSPORT_CLOSE)
+        if self.endpoint.links.get(link.sid) is self:
+            self.end()
+        if not conn.closed:
+            self.flush()
+            conn.close(1000, link.close_reason or "")
+
     # -- the end ---------------------------------------------------------------------
     def end(self) -> None:
         """The link is closed: close its sessions with the matching reason,

@@ -42,7 +42,7 @@ from .session import new_session_id, pause
 from .transports.base import READ_SLICE, DeadlineBody, read_in_slices, socket_abort
 from .v4link import LinkDriver
 from .v4session import V4Session
-from .websocket import accept, is_upgrade_request
+from .websocket import PARK_KEY, accept, is_upgrade_request
 from .ws.connection import PreparedMessage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -313,7 +313,7 @@ class V4Endpoint:
                 driver.link.close(TRANSPORT_CLOSE)
                 driver.end()
                 return []
-            self.serve_websocket(driver, conn)
+            self.serve_websocket(driver, conn, environ.pop(PARK_KEY, None))
             return []
         driver = self._new_link(environ, POLLING)
         handshake = driver.link.handshake()
@@ -429,42 +429,19 @@ class V4Endpoint:
         log.info("eio %s upgraded to websocket", link.sid)
         for session in driver.sessions.values():
             session.transport = "eio4-websocket"
-        self.serve_websocket(driver, conn)
+        self.serve_websocket(driver, conn, environ.pop(PARK_KEY, None))
         return []
 
-    def serve_websocket(self, driver: LinkDriver, conn: Any) -> None:
-        link = driver.link
+    def serve_websocket(
+        self, driver: LinkDriver, conn: Any, park: Optional[Callable[[], int]] = None
+    ) -> None:
+        """Serve the link on ``conn`` until either side ends it; with ``park``
+        (see :data:`~socketio_wsgi.websocket.PARK_KEY`) this returns at once
+        and a quiet connection holds no greenlet."""
         driver.conn = conn
         conn.on_drained = driver.wake
         driver.wake()
-        try:
-            for frame in conn:
-                try:
-                    packet = eio4.decode_packet(frame, max_payload=self.max_payload)
-                    driver.receive((packet,))
-                except ProtocolError as exc:
-                    if link.open:
-                        self.engine.stats.protocol_errors += 1
-                        log.warning("eio %s: %s; closing it", link.sid, str(exc))
-                        link.close(PARSE_ERROR)
-                        driver.end()
-                    code = 1009 if isinstance(exc, LimitExceeded) else 1007
-                    conn.close(code, str(exc)[:100])
-                    return
-                if not link.open:
-                    break
-            failure = conn.protocol.failure
-            if failure is not None and link.open:
-                log.warning("eio %s: websocket protocol error: %s", link.sid, failure)
-                link.close(PARSE_ERROR)
-        finally:
-            conn.on_drained = None
-            link.close(TRANSPORT_CLOSE)
-            if driver.endpoint.links.get(link.sid) is driver:
-                driver.end()
-            if not conn.closed:
-                driver.flush()
-                conn.close(1000, link.close_reason or "")
+        conn.serve(driver.on_frame, driver.on_websocket_end, park)
 
     # -- connection state recovery ----------------------------------------------------------
     def hold(self, session: V4Session, reason: str) -> None:

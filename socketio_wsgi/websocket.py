@@ -40,6 +40,7 @@ __all__ = [
     "is_upgrade_request",
     "RFILE_KEY",
     "CONNECTION_KEY",
+    "PARK_KEY",
     "DEFAULT_MAX_SIZE",
 ]
 
@@ -51,6 +52,11 @@ RFILE_KEY = "socketio_wsgi.rfile"
 #: environ key under which :func:`accept` leaves the connection, so that the
 #: handler closes it if the app returns without doing so.
 CONNECTION_KEY = "socketio_wsgi.websocket"
+#: Our server's handler offers, under this key, a callable that lets go of the
+#: request's socket for good and returns its descriptor: a connection then
+#: reads through an event-loop watcher and the request's greenlet, reader
+#: and environ references end (see :meth:`Connection.serve`).
+PARK_KEY = "socketio_wsgi.park"
 DEFAULT_MAX_SIZE = 1024 * 1024
 
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import List, Optional, Tuple
+from functools import partial
+from typing import Callable, List, Optional, Tuple
 
 import gevent
 
 from ..errors import ConnectionRefused, ProtocolError
 from ..http import Headers, text_response
 from ..session import Reason, Receiver, Session
-from ..websocket import Connection, ConnectionClosed, PreparedMessage, accept, is_upgrade_request
+from ..websocket import PARK_KEY, Connection, ConnectionClosed, PreparedMessage, accept, is_upgrade_request
+from ..ws.protocol import Message
 from .base import Transport
 
 __all__ = ["WebSocketTransport", "CLOSE_CODES", "REFUSED_CODE"]
@@ -54,7 +56,7 @@ class _Output(Receiver):
     the output stays in the session's queue, where its limits apply.
     """
 
-    __slots__ = ("session", "conn", "flusher", "scheduled", "closing", "close_code", "__weakref__")
+    __slots__ = ("session", "conn", "flusher", "scheduled", "closing", "close_code", "reason", "__weakref__")
 
     def __init__(self, session: Session, conn: Connection):
         self.session = session
@@ -63,6 +65,7 @@ class _Output(Receiver):
         self.scheduled = False
         self.closing = False
         self.close_code: Optional[int] = None
+        self.reason = Reason.CLIENT_CLOSED  # why the session ends, once reading stops
 
     def wake(self) -> None:
         if not self.scheduled:
@@ -88,6 +91,48 @@ class _Output(Receiver):
             # greenlet) sees the peer's answer, the connection's timer bounds
             # the wait for it.
             conn.close(*self.close_args(), wait=False)
+
+    # -- input: the connection hands over each message, then the end ----------------
+    def on_message(self, message: Message) -> bool:
+        """Feed one message to the session; False once reading must stop."""
+        session = self.session
+        if not isinstance(message, str):
+            log.warning(
+                "session %s: binary websocket message (not part of Socket.IO 0.6)", session.session_id
+            )
+            self.close_code = 1003
+            self.reason = Reason.PROTOCOL_ERROR
+            return False
+        try:
+            session.engine.receive(session, message)
+        except ProtocolError as exc:  # the session core closed the session already
+            self.close_code = exc.close_code
+            return False
+        return session.connected
+
+    def on_end(self) -> None:
+        """Reading stopped: end the session with its reason, send what is
+        left, and close the connection."""
+        session, conn = self.session, self.conn
+        failure = conn.protocol.failure
+        if failure is not None and self.close_code is None:
+            log.warning("session %s: websocket protocol error: %s", session.session_id, failure)
+            self.close_code = failure.code
+            self.reason = Reason.LIMIT_EXCEEDED if failure.code == 1009 else Reason.PROTOCOL_ERROR
+        if conn.aborted == "write timeout":
+            self.reason = Reason.WRITE_TIMEOUT
+        session.engine.close(session, self.reason)
+        session.detach(self)
+        conn.on_drained = None
+        if not conn.closed and self.close_code is None:
+            try:
+                data = session.take()
+                if data:
+                    conn.send(PreparedMessage(data, text=True))
+            except ConnectionClosed:
+                pass
+        conn.close(*self.close_args())
+        session.abort = None
 
     def close_args(self) -> Tuple[int, str]:
         reason = self.session.close_reason or ""
@@ -166,54 +211,20 @@ class WebSocketTransport(Transport):
         except ConnectionClosed:
             self.engine.close(session, Reason.CLIENT_CLOSED)
             return []
-        self.serve(session, conn)
+        self.serve(session, conn, environ.pop(PARK_KEY, None))
         return []
 
-    def serve(self, session: Session, conn: Connection) -> None:
+    def serve(self, session: Session, conn: Connection, park: Optional[Callable[[], int]] = None) -> None:
+        """Serve the session on ``conn`` until either side ends it; with
+        ``park`` (see :data:`~socketio_wsgi.websocket.PARK_KEY`) this returns
+        at once and a quiet connection holds no greenlet."""
         out = _Output(session, conn)
-        session.abort = lambda: conn.abort(*out.close_args())
+        session.abort = partial(_abort, conn, out)
         conn.on_drained = out.wake
         session.attach(out)  # what on_connect queued (or its failure) goes out first
         out.wake()
-        reason = Reason.CLIENT_CLOSED
-        try:
-            reason = self._read_loop(session, conn, out)
-        finally:
-            if conn.aborted == "write timeout":
-                reason = Reason.WRITE_TIMEOUT
-            self.engine.close(session, reason)
-            session.detach(out)
-            conn.on_drained = None
-            if not conn.closed and out.close_code is None:
-                try:
-                    data = session.take()
-                    if data:
-                        conn.send(PreparedMessage(data, text=True))
-                except ConnectionClosed:
-                    pass
-            conn.close(*out.close_args())
-            session.abort = None
+        conn.serve(out.on_message, out.on_end, park)
 
-    def _read_loop(self, session: Session, conn: Connection, out: _Output) -> str:
-        """Feed messages to the session until either side ends; the reason."""
-        receive = self.engine.receive
-        for message in conn:
-            if not isinstance(message, str):
-                log.warning(
-                    "session %s: binary websocket message (not part of Socket.IO 0.6)", session.session_id
-                )
-                out.close_code = 1003
-                return Reason.PROTOCOL_ERROR
-            try:
-                receive(session, message)
-            except ProtocolError as exc:  # the session core closed the session already
-                out.close_code = exc.close_code
-                return Reason.CLIENT_CLOSED
-            if not session.connected:
-                break
-        failure = conn.protocol.failure
-        if failure is not None:
-            log.warning("session %s: websocket protocol error: %s", session.session_id, failure)
-            out.close_code = failure.code
-            return Reason.LIMIT_EXCEEDED if failure.code == 1009 else Reason.PROTOCOL_ERROR
-        return Reason.CLIENT_CLOSED
+
+def _abort(conn: Connection, out: _Output) -> None:
+    conn.abort(*out.close_args())

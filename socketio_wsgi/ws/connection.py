@@ -31,9 +31,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import gevent
 import gevent.event
+from gevent import monkey
 from gevent.socket import wait_write
 
 from ..errors import ConnectionClosed
+from ..session import pause
 from ..wsframes import OP_BINARY, OP_TEXT, frame_header
 from .protocol import Close, Message, Ping, Protocol, State
 
@@ -42,6 +44,8 @@ __all__ = ["Connection", "ConnectionClosed", "PreparedMessage"]
 log = logging.getLogger("socketio_wsgi.websocket")
 
 _RECV_SIZE = 65536
+#: The standard library's socket class (gevent's adds two watchers per socket).
+_PlainSocket = monkey.get_original("socket", "socket")
 
 
 class PreparedMessage:
@@ -122,6 +126,11 @@ class Connection:
         "aborted",
         "_close_code",
         "_close_reason",
+        "_watcher",
+        "_on_message",
+        "_on_end",
+        "_pumping",
+        "_owns_fd",
     )  # one per open websocket: no per-instance dict
 
     def __init__(
@@ -174,12 +183,24 @@ class Connection:
         self.aborted: Optional[str] = None
         self._close_code: Optional[int] = None
         self._close_reason = ""
+        # Parked (see serve()): read from a loop watcher, no greenlet waits.
+        self._watcher: Any = None
+        self._on_message: Optional[Callable[[Message], bool]] = None
+        self._on_end: Optional[Callable[[], None]] = None
+        self._pumping = False
+        self._owns_fd = False
 
     # ------------------------------------------------------------ state
     @property
     def closed(self) -> bool:
         """True once the connection has ended (or is ending): no more sends."""
         return self._ended or self.protocol.state is not State.OPEN
+
+    @property
+    def parked(self) -> bool:
+        """True once :meth:`serve` read through a watcher: the connection
+        owns its descriptor, and nobody else may close it."""
+        return self._read == self._read_parked
 
     @property
     def close_code(self) -> Optional[int]:
@@ -297,6 +318,139 @@ class Connection:
             log.info("websocket %s: %s (closing with %d)", self.peer, proto.failure, proto.failure.code)
             self._close_code = 1006
             self._end(half=True)
+
+    # ------------------------------------------------------------ serving
+    def serve(
+        self,
+        on_message: Callable[[Message], bool],
+        on_end: Callable[[], None],
+        park: Optional[Callable[[], int]] = None,
+    ) -> None:
+        """Hand each message to ``on_message`` until it returns False or the
+        connection ends, then call ``on_end()`` once.  Both run in a greenlet
+        and may block (they run handlers).
+
+        Without ``park`` this reads in the calling greenlet until then.  With
+        ``park`` (our server's way to let go of the socket: it returns the
+        descriptor, see :data:`~socketio_wsgi.websocket.PARK_KEY`) it returns
+        at once: the socket is read from an event-loop watcher, and a
+        greenlet exists only while what arrived is being handled, so a quiet
+        connection holds no greenlet, no stack and no HTTP reader.  Each
+        wake-up reads at most 16 times before letting other sessions run."""
+        if park is None:
+            try:
+                for message in self:
+                    if not on_message(message):
+                        break
+            finally:
+                on_end()
+            return
+        buffered = self._take_buffered()
+        fd = park()
+        self._sock = _PlainSocket(fileno=fd)  # no watchers of its own: ours below
+        self._fd = fd
+        self._owns_fd = True
+        self._read = self._read_parked
+        self._on_message, self._on_end = on_message, on_end
+        self._watcher = gevent.get_hub().loop.io(fd, 1)
+        if buffered:
+            self.bytes_received += len(buffered)
+            self.protocol.receive_data(buffered)
+            self._handle_events()
+        if self._pending or self._ended:
+            self._pumping = True
+            gevent.spawn(self._pump)
+        else:
+            self._watcher.start(self._readable)
+
+    def _take_buffered(self) -> bytes:
+        """What the HTTP reader already holds (bytes the client sent right
+        behind its handshake), without waiting for more."""
+        rfile, self._rfile = self._rfile, None
+        if rfile is None:
+            return b""
+        sock = self._sock
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            data = rfile.peek(_RECV_SIZE) or b""
+            return rfile.read1(len(data)) if data else b""
+        except (OSError, ValueError):
+            return b""
+        finally:
+            sock.settimeout(timeout)
+
+    def _read_parked(self, size: int) -> bytes:
+        """A parked connection's blocking read (close() lingering for the
+        peer's close frame waits through the watcher instead)."""
+        raise OSError("a parked websocket is read by its watcher")
+
+    def _readable(self) -> None:
+        """The watcher's callback (in the hub): handle what arrived in a greenlet."""
+        self._watcher.stop()
+        if not self._pumping:
+            self._pumping = True
+            gevent.spawn(self._pump)
+
+    def _pump(self) -> None:
+        """Read what is there, hand over its messages, and park again."""
+        try:
+            reads = 0
+            while True:
+                pending = self._pending
+                while pending:
+                    message = pending.pop(0)
+                    on_message = self._on_message
+                    if on_message is not None and not on_message(message):
+                        self._stop_delivering()
+                if self._ended:
+                    break
+                proto = self.protocol
+                if proto.input_pending:  # what came after the last message
+                    proto.receive_data(b"")
+                    self._handle_events()
+                    continue
+                if reads == 16:
+                    reads = 0
+                    pause()  # a busy peer: let others in (and their sockets polled)
+                    if self._ended:
+                        break
+                try:
+                    data = os.read(self._fd, _RECV_SIZE)
+                except BlockingIOError:
+                    self._watcher.start(self._readable)
+                    return
+                except OSError:
+                    data = b""
+                reads += 1
+                if data:
+                    self.bytes_received += len(data)
+                    proto.receive_data(data)
+                else:
+                    proto.receive_eof()
+                self._handle_events()
+            self._stop_delivering()
+        finally:
+            self._pumping = False
+            self._release_fd()
+
+    def _stop_delivering(self) -> None:
+        """No more messages go to the consumer; its ``on_end`` runs once."""
+        self._on_message = None
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
+
+    def _release_fd(self) -> None:
+        """Close a parked connection's descriptor once it is shut and nothing
+        may still touch it (its number may then be reused at once)."""
+        if self._owns_fd and self._shut and not self._pumping and self._writer is None:
+            self._owns_fd = False
+            watcher, self._watcher = self._watcher, None
+            if watcher is not None:
+                watcher.stop()
+                watcher.close()
+            self._sock.close()
 
     # ------------------------------------------------------------ writing
     def send(self, message: Union[Message, PreparedMessage]) -> None:
@@ -420,6 +574,7 @@ class Connection:
                     return
         finally:
             self._writer = None
+            self._release_fd()
 
     def _on_drained(self, backlog: bool) -> None:
         pong, self._pong_due = self._pong_due, None
@@ -450,7 +605,7 @@ class Connection:
             return
         proto.send_close(code, reason)
         self._push(proto.data_to_send())
-        if not wait:
+        if not wait or self._watcher is not None:  # parked: the watcher sees the answer
             if self._close_timer is None and not self._ended:
                 self._close_timer = gevent.get_hub().loop.timer(self.close_timeout)
                 self._close_timer.start(self._close_expired)
@@ -496,6 +651,11 @@ class Connection:
         self._drained.set()  # senders waiting for room find the connection closed
         if self._close_code is None:
             self._close_code = self.protocol.close_code or 1006
+        watcher = self._watcher
+        if watcher is not None and not self._pumping:
+            watcher.stop()
+            self._pumping = True
+            gevent.spawn(self._pump)  # runs on_end, then lets the descriptor go
         if half:
             if not self._out:
                 self._shutdown(socket.SHUT_WR)
@@ -553,3 +713,4 @@ class Connection:
             self._sock.shutdown(how)
         except OSError:
             pass
+        self._release_fd()
