@@ -11,17 +11,22 @@ from http.cookies import SimpleCookie
 from typing import Dict, List
 from urllib.parse import parse_qs
 
-__all__ = ["WSGIRequest"]
+__all__ = ["WSGIRequest", "kept_environ"]
+
+
+def kept_environ(environ: dict) -> Dict[str, str]:
+    """What of a request's environ a session may keep for its whole life: the
+    text entries (CGI variables, headers, ``wsgi.url_scheme``).  Servers put
+    objects beside them (streams, sockets, their handler's methods), and a
+    kept reference to one pins its buffers for as long as the session lives."""
+    return {k: v for k, v in environ.items() if type(v) is str}
 
 
 class WSGIRequest:
     """A small read-only view of the WSGI environ of a session's first request."""
 
     def __init__(self, environ: dict):
-        # Keep a copy without the stream objects: the request outlives its connection.
-        self.environ = {
-            k: v for k, v in environ.items() if not k.startswith("wsgi.") or k == "wsgi.url_scheme"
-        }
+        self.environ = kept_environ(environ)  # the request outlives its connection
 
     @property
     def META(self) -> dict:

@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch, set_script_prefix
 
 from socketio_wsgi.errors import ConnectionRefused
+from socketio_wsgi.request import kept_environ
 
 __all__ = ["DjangoRequestAdapter", "detached_environ"]
 
@@ -38,7 +39,7 @@ _ACCEPTED = "_django_socketio_accepted"
 def detached_environ(environ: dict) -> dict:
     """A copy of ``environ`` that is safe to keep for the whole session: no
     server streams or sockets, and an empty body."""
-    out = {k: v for k, v in environ.items() if not k.startswith("wsgi.") or k == "wsgi.url_scheme"}
+    out: dict = kept_environ(environ)
     out.setdefault("wsgi.url_scheme", "http")
     out["wsgi.input"] = io.BytesIO(b"")
     out["wsgi.errors"] = sys.stderr
