@@ -654,6 +654,11 @@ def checkout() -> Dict[str, Any]:
             "uncommitted": [line[3:] for line in git("status", "--porcelain", "socketio_wsgi").splitlines()]}
 
 
+def described(source: Dict[str, Any]) -> str:
+    changes = ", ".join(source["uncommitted"])
+    return f"commit {source['commit']}" + (f" + uncommitted changes in {changes}" if changes else "")
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: few clients, short windows")
@@ -695,6 +700,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     procs = Processes(logdir)
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run every finally below
     load_before = open("/proc/loadavg").read().split()[:3]
+    source = checkout()  # the workers import the checkout as it is when each case starts
     results: Dict[str, List[dict]] = {"1": [], "3": []}
     try:
         redis_url = procs.redis()
@@ -727,11 +733,14 @@ def main(argv: Optional[List[str]] = None) -> int:
               for key in ("rate", "p50", "p99", "worker_us_per_msg")}
     worker_cores, helpers = placement(3)
     cores = sorted(os.sched_getaffinity(0))
-    source = checkout()
-    print(f"socketio_wsgi scale-out bench: commit {source['commit']}"
-          + (f" + uncommitted changes in {', '.join(source['uncommitted'])}" if source["uncommitted"] else "")
+    after = checkout()
+    print(f"socketio_wsgi scale-out bench: {described(source)}"
           + (f" (workers from {args.package})" if args.package else "")
           + f"; load average before {' '.join(load_before)}")
+    if after != source and not args.package:
+        print(f"the checkout changed during the run (now {described(after)}): later cases ran other code; "
+              "--package DIR runs the workers from a fixed copy")
+        source["after"] = after
     print(f"cores {cores_arg(cores)}: worker i on core i % {len(cores)} (1 worker: core {worker_cores[0]}; "
           f"3 workers: cores {', '.join(map(str, worker_cores))}); load generator, nginx and redis on "
           f"core(s) {cores_arg(helpers)} in both cases; the forwarding-cost client on core(s) "
