@@ -722,11 +722,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         procs.stop()
         signal.signal(signal.SIGTERM, previous)
+        if args.keep_logs:
+            log(f"logs kept in {logdir}")
+        else:
+            shutil.rmtree(logdir, ignore_errors=True)
     elapsed = time.monotonic() - started
-    if args.keep_logs:
-        log(f"logs kept in {logdir}")
-    else:
-        shutil.rmtree(logdir, ignore_errors=True)
 
     one, three = summary(results["1"]), summary(results["3"])
     ratios = {key: round_ratios(results["1"], results["3"], key)
