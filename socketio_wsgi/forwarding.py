@@ -222,7 +222,8 @@ class Forwarder:
         """Serve this request through the process that owns ``route_id``
         (``kind``: ``"session"`` or ``"link"``).  ``hold``: how long the owner
         may hold it (a poll).  ``unknown()`` answers when no live process owns
-        it, or the owner has not answered within ``hold`` + ``forward_timeout``."""
+        it, or its owner died without answering within ``hold`` +
+        ``forward_timeout``; an owner still alive by then gets a 503 (busy)."""
         key = (kind, route_id)
         now = time.monotonic()
         expiry = self.unknown.get(key)
@@ -253,13 +254,23 @@ class Forwarder:
             try:
                 response = result.get(timeout=hold + self.timeout)
             except gevent.Timeout:
+                self.backend.reply(owner, encode_cancel(request_id))
+                if self.backend.is_alive(owner):  # alive but overloaded: try again later
+                    log.warning(
+                        "%s %s: the owning process did not answer within %.1f s; answered 503",
+                        kind,
+                        route_id[:40],
+                        hold + self.timeout,
+                    )
+                    return text_response(
+                        start_response, 503, "busy: the session's worker did not answer in time"
+                    )
                 log.warning(
-                    "%s %s: the owning process did not answer within %.1f s; answered as unknown",
+                    "%s %s: the owning process is gone (no answer within %.1f s); answered as unknown",
                     kind,
                     route_id[:40],
                     hold + self.timeout,
                 )
-                self.backend.reply(owner, encode_cancel(request_id))
                 return unknown()
         finally:
             stop_watch(watcher)

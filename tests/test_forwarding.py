@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import time
+from types import SimpleNamespace
 from typing import Dict, Optional, Tuple
 
 import pytest
@@ -262,11 +263,13 @@ def test_what_a_dead_forwarder_poll_took_goes_back_to_the_queue(workers, spare):
 def test_a_dead_owner_is_unknown_at_once_and_a_stalled_one_after_forward_timeout(workers, spare):
     _, other = workers
     sid = open_06(spare)
-    os.kill(spare.proc.pid, signal.SIGSTOP)  # alive for Redis, answering nobody
+    assert post_06(other, "xhr-polling", sid, "known") == (200, b"ok")  # its owner is remembered now
+    os.kill(spare.proc.pid, signal.SIGSTOP)  # alive for Redis (ttl 3 s), answering nobody
     started = time.monotonic()
-    assert post_06(other, "xhr-polling", sid, "x") == (404, b"unknown session")
+    status, body = post_06(other, "xhr-polling", sid, "x")
+    assert (status, body) == (503, b"busy: the session's worker did not answer in time")
     assert 0.9 < time.monotonic() - started < 3  # --forward-timeout 1
-    assert "did not answer within 1.0 s" in other.output()
+    assert "did not answer within 1.0 s; answered 503" in other.output()
     os.kill(spare.proc.pid, signal.SIGCONT)
     spare.proc.kill()
     spare.proc.wait(10)
@@ -274,6 +277,35 @@ def test_a_dead_owner_is_unknown_at_once_and_a_stalled_one_after_forward_timeout
     assert poll_06(other, sid) == (404, b"unknown session")
     assert time.monotonic() - started < 1  # nobody listens any more: one round trip
     assert "Traceback" not in other.output()
+
+
+@pytest.mark.redis
+def test_sessions_made_while_the_backend_starts_are_registered_before_they_are_answered(redis_server):
+    """A second session must not be answered while the first one's start of
+    the backend (subscribe, register) is still under way."""
+    import gevent
+
+    from socketio_wsgi.redis_backend import RedisBackend
+
+    backend = RedisBackend(redis_server.url(prefix="fwstart"))
+    subscribe = backend._subscribe
+
+    def slow_subscribe():
+        gevent.sleep(0.2)
+        return subscribe()
+
+    backend._subscribe = slow_subscribe
+    first = SimpleNamespace(session_id="11111111111111111111", push=lambda frame: True)
+    second = SimpleNamespace(session_id="22222222222222222222", push=lambda frame: True)
+    try:
+        starting = gevent.spawn(backend.add_session, first)
+        gevent.sleep(0.05)  # the start is under way
+        backend.add_session(second)
+        owners = redis_server.raw().hgetall("fwstart:sessions")
+        assert owners.get(b"22222222222222222222") == backend.process_id.encode()
+        starting.get(timeout=5)
+    finally:
+        backend.close()
 
 
 def test_a_byte_budget_lets_one_large_body_through_and_makes_others_wait():
