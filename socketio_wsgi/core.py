@@ -259,6 +259,7 @@ class SessionCore:
         "_taken",
         "_queue",
         "queued_bytes",
+        "takes",
         "_channels",
         "_channel_key",
         "_attached",
@@ -288,6 +289,8 @@ class SessionCore:
         self._taken = 0
         self._queue: List[bytes] = []
         self.queued_bytes = 0
+        #: How many takes (:meth:`data_to_send` with data) so far.
+        self.takes = 0
         self._channels: Dict[str, None] = {}
         self._channel_key: Optional[FrozenSet[str]] = NO_CHANNELS
         self._attached = False
@@ -513,6 +516,7 @@ class SessionCore:
         queue = self._queue
         if not queue:
             return b""
+        self.takes += 1
         if limit is not None and self.queued_bytes > limit:
             count, size = 1, len(queue[0])
             while count < len(queue) and size + len(queue[count]) <= limit:
@@ -527,11 +531,14 @@ class SessionCore:
         self.queued_bytes = 0
         return data
 
-    def put_back(self, payload: bytes) -> bool:
+    def put_back(self, payload: bytes, takes: int) -> bool:
         """Queue a payload :meth:`data_to_send` returned again, first and
-        whole: the answer that carried it reached nobody.  False if the
-        session no longer takes output."""
-        if self.state is not OPEN and self.state is not CONNECTING:
+        whole: the answer that carried it reached nobody.  ``takes``: the
+        :attr:`takes` count right after that take; if anything was taken
+        since, putting it back would reorder the client's messages, so it is
+        dropped.  False if not put back (that, or the session no longer takes
+        output)."""
+        if self.takes != takes or (self.state is not OPEN and self.state is not CONNECTING):
             return False
         self._queue.insert(0, payload)
         self.queued_bytes += len(payload)

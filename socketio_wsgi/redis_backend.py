@@ -498,7 +498,7 @@ class RedisBackend:
             if known is not None:
                 if self._publish_fast(self._k_fwd + known.encode(), data):
                     return known
-                del owners[route_id]  # that process is gone
+                owners.pop(route_id, None)  # that process is gone
                 return None
             key = self._k_sessions if kind == "session" else self._k_links
             owner = _io(self._forward_script, [key], [route_id, self._k_fwd, data])

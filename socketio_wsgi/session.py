@@ -200,10 +200,11 @@ class Session:
         stats.bytes_out += core.queued_bytes
         return core.data_to_send()
 
-    def put_back(self, payload: bytes) -> None:
+    def put_back(self, payload: bytes, takes: int) -> None:
         """Queue again, first, a payload :meth:`take` returned that never
-        reached the client (a forwarded poll whose process died)."""
-        if self.core.put_back(payload):
+        reached the client (a forwarded poll whose process died), unless
+        something was taken since (``takes``: ``core.takes`` after that take)."""
+        if self.core.put_back(payload, takes):
             receiver = self._receiver
             if receiver is not None:
                 receiver.wake()

@@ -179,10 +179,10 @@ def test_a_killed_worker_takes_only_its_own_sessions(cluster, tmp_path, record_p
     bound plus one long poll, reconnect once and carry on.  Every other client
     keeps its session and loses nothing, with one allowance each for what no
     server can save: a request that the killed worker itself held (it was
-    forwarding it) gets no answer (nginx's 502 for a POST; gunicorn resets the
-    connection): such a POST may or may not have been served, and behind
-    gunicorn such a poll may have carried messages away.  Behind nginx a poll
-    is retried on a live worker, so nothing it carried may be missing.
+    forwarding it) gets no answer (nginx's 502, which the README's
+    ``proxy_next_upstream off`` keeps from being retried; gunicorn resets the
+    connection): such a POST may or may not have been served, and such a poll
+    may have carried messages away.
     """
     run = DriverRun({"url": cluster.url, "clients": KILL_CLIENTS, "group": GROUP, "messages": KILL_MESSAGES,
                      "deadline": 150, "tolerate_failures": True}, tmp_path / "driver.log")

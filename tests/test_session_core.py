@@ -293,8 +293,12 @@ def test_a_limited_take_leaves_the_rest_queued_in_order():
     assert session.data_to_send(limit=800) == b"x" * 700  # 400 + 300; 500 more would pass 800
     assert session.queued_bytes == 600 and session.queued_messages == 2
     assert session.data_to_send(limit=10) == b"x" * 500  # one message, however large
-    assert session.put_back(b"y")  # an answer that reached nobody comes back first
+    takes = session.takes
+    assert session.put_back(b"y", takes)  # an answer that reached nobody comes back first
     assert session.data_to_send(limit=1000) == b"y" + b"x" * 100
     assert session.queued_bytes == 0 and session.data_to_send(limit=5) == b""
+    assert session.send(b"1") and session.data_to_send() == b"1"
+    assert not session.put_back(b"0", takes)  # "1" was taken since: "0" after it would reorder
+    assert session.send(b"2") and session.data_to_send() == b"2"
     session.close(Reason.CLIENT_CLOSED)
-    assert not session.put_back(b"z")
+    assert not session.put_back(b"z", session.takes)

@@ -130,7 +130,7 @@ class XhrPolling(HttpTransport):
             self.engine.collected(session)  # a last poll during a graceful shutdown
         unsent = environ.get(UNSENT_KEY) if environ is not None else None
         if body and unsent is not None:
-            unsent.append(partial(session.put_back, body))  # if the forwarding process is gone
+            unsent.append(partial(session.put_back, body, session.core.takes))  # if its process is gone
         return body
 
     def answer(self, environ: dict, start_response, body: bytes, cors: Headers):
