@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import gevent
 import gevent.event
 from gevent import monkey
+from gevent.hub import Waiter
 from gevent.socket import wait_write
 
 from ..errors import ConnectionClosed
@@ -44,6 +45,8 @@ __all__ = ["Connection", "ConnectionClosed", "PreparedMessage"]
 log = logging.getLogger("socketio_wsgi.websocket")
 
 _RECV_SIZE = 65536
+#: Seconds without input after which a parked connection's greenlet ends.
+PARK_AFTER = 1.0
 #: The standard library's socket class (gevent's adds two watchers per socket).
 _PlainSocket = monkey.get_original("socket", "socket")
 
@@ -130,6 +133,8 @@ class Connection:
         "_on_message",
         "_on_end",
         "_pumping",
+        "_idle_timer",
+        "_waiter",
         "_owns_fd",
     )  # one per open websocket: no per-instance dict
 
@@ -188,6 +193,8 @@ class Connection:
         self._on_message: Optional[Callable[[Message], bool]] = None
         self._on_end: Optional[Callable[[], None]] = None
         self._pumping = False
+        self._idle_timer: Any = None
+        self._waiter: Optional[Waiter] = None
         self._owns_fd = False
 
     # ------------------------------------------------------------ state
@@ -418,7 +425,11 @@ class Connection:
                 try:
                     data = os.read(self._fd, _RECV_SIZE)
                 except BlockingIOError:
-                    self._watcher.start(self._readable)
+                    if self._wait_input():
+                        continue
+                    if self._ended:
+                        break
+                    self._watcher.start(self._readable)  # quiet: park, this greenlet ends
                     return
                 except OSError:
                     data = b""
@@ -433,6 +444,26 @@ class Connection:
         finally:
             self._pumping = False
             self._release_fd()
+
+    def _wait_input(self) -> bool:
+        """Wait (in the pump) for more input, up to :data:`PARK_AFTER`
+        seconds: a busy connection keeps its greenlet (switching to it is far
+        cheaper than starting one per message); False once it went quiet or
+        ended."""
+        watcher, timer = self._watcher, self._idle_timer
+        if watcher is None or self._ended:
+            return False
+        if timer is None:
+            timer = self._idle_timer = watcher.loop.timer(PARK_AFTER)
+        waiter = self._waiter = Waiter()
+        watcher.start(waiter.switch, True)
+        timer.start(waiter.switch, False)
+        try:
+            return waiter.get() and not self._ended
+        finally:
+            self._waiter = None
+            watcher.stop()
+            timer.stop()
 
     def _stop_delivering(self) -> None:
         """No more messages go to the consumer; its ``on_end`` runs once."""
@@ -450,6 +481,10 @@ class Connection:
             if watcher is not None:
                 watcher.stop()
                 watcher.close()
+            timer, self._idle_timer = self._idle_timer, None
+            if timer is not None:
+                timer.stop()
+                timer.close()
             self._sock.close()
 
     # ------------------------------------------------------------ writing
@@ -656,6 +691,8 @@ class Connection:
             watcher.stop()
             self._pumping = True
             gevent.spawn(self._pump)  # runs on_end, then lets the descriptor go
+        elif self._waiter is not None:  # the pump waits for input: it ends now
+            watcher.loop.run_callback(self._waiter.switch, False)
         if half:
             if not self._out:
                 self._shutdown(socket.SHUT_WR)
