@@ -1,0 +1,147 @@
+"""Issue 18: an idle websocket holds no greenlet, and still obeys every rule.
+
+A real ``python -m socketio_wsgi`` process (tests/apps/redis_app.py, which
+answers ``/greenlets`` with how many greenlets are alive, run without a
+backend); Socket.IO 0.6 and Engine.IO 4 clients over real websockets.
+After the 101 our server lets go of the socket: the connection is read from
+an event-loop watcher, and a greenlet exists only while input is handled
+(and up to ``PARK_AFTER`` seconds after it).  The socket of a session that
+ends is closed: the process's descriptors come back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import List
+
+import pytest
+from servers import wait_for
+from test_runner import free_port
+from websocket_support import WSClient
+
+from socketio_wsgi.client import Client
+from socketio_wsgi.ws.connection import PARK_AFTER
+
+APPS = os.path.join(os.path.dirname(__file__), "apps")
+N = 60
+
+
+class Runner:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.log = tmp_path / "server.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "socketio_wsgi", "--port", str(self.port), "--origins", "*",
+                 "--no-access-log", "--heartbeat-interval", "30", "redis_app:application"],
+                cwd=APPS, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: "serving on" in self.log.read_text() or self.proc.poll() is not None, timeout=30)
+        assert self.proc.poll() is None, self.log.read_text()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def greenlets(self) -> int:
+        with urllib.request.urlopen(self.url + "/greenlets", timeout=5) as answer:
+            return json.loads(answer.read())["greenlets"]
+
+    def descriptors(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def runner(tmp_path):
+    server = Runner(tmp_path)
+    yield server
+    server.stop()
+
+
+def settled(runner: Runner, limit: int, timeout: float = 10.0) -> int:
+    """The greenlet count once it is at most ``limit`` (or the last seen)."""
+    seen: List[int] = []
+
+    def low() -> bool:
+        seen.append(runner.greenlets())
+        return seen[-1] <= limit
+
+    try:
+        wait_for(low, timeout=timeout, interval=0.2)
+    except AssertionError:
+        pass
+    return seen[-1]
+
+
+def test_idle_06_websockets_hold_no_greenlet_and_wake_up(runner):
+    base = runner.greenlets()
+    clients = [Client(runner.url, transport="websocket", timeout=10) for _ in range(N)]
+    try:
+        for client in clients:
+            client.connect()
+        for i, client in enumerate(clients):
+            client.send(f"hello {i}")
+        for i, client in enumerate(clients):
+            assert client.receive(10) == f"hello {i}"
+        # Busy connections keep their greenlet for PARK_AFTER seconds, then let it go.
+        assert settled(runner, base + 3, timeout=PARK_AFTER + 10) <= base + 3
+        for i, client in enumerate(clients):  # a parked connection wakes up for its input
+            client.send(f"again {i}")
+            assert client.receive(10) == f"again {i}"
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+def test_idle_engine_io_4_websockets_hold_no_greenlet(runner):
+    base = runner.greenlets()
+    clients = []
+    try:
+        for _ in range(N):
+            client = WSClient(runner.port, "/socket.io/?EIO=4&transport=websocket", timeout=10)
+            assert client.receive(10).startswith("0{")
+            client.send("40")
+            assert client.receive(10).startswith("40{")
+            clients.append(client)
+        assert settled(runner, base + 3, timeout=PARK_AFTER + 10) <= base + 3
+        for client in clients:
+            client.send('42["message","still there"]')
+            assert client.receive(10) == '42["message","still there"]'
+    finally:
+        for client in clients:
+            client.sock.close()
+
+
+def test_ended_sessions_give_their_descriptors_back(runner):
+    """However a parked connection ends (the client's close handshake, a
+    client that vanishes, a protocol violation), its socket is closed."""
+    base_fds = runner.descriptors()
+    polite = [Client(runner.url, transport="websocket", timeout=10) for _ in range(N // 2)]
+    for client in polite:
+        client.connect()
+    vanishing = [WSClient(runner.port, "/socket.io/websocket", timeout=10) for _ in range(N // 2)]
+    rude = [WSClient(runner.port, "/socket.io/?EIO=4&transport=websocket", timeout=10) for _ in range(10)]
+    for client in vanishing:
+        assert client.receive(10).startswith("~m~20~m~")  # the session id
+    for client in rude:
+        assert client.receive(10).startswith("0{")
+    assert runner.descriptors() >= base_fds + N + 10
+    time.sleep(PARK_AFTER + 0.5)  # all parked
+    for client in polite:
+        client.disconnect()  # close handshake
+    for client in vanishing:
+        client.sock.close()  # gone without a word
+    for client in rude:
+        client.send_raw(b"\x81\x05hello")  # unmasked: a protocol violation
+    wait_for(lambda: runner.descriptors() <= base_fds + 2, timeout=15, interval=0.2)
+    for client in rude:
+        client.sock.close()
+    assert "Traceback" not in runner.log.read_text()
