@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 
 import pytest
 from test_channels import frame
-from test_redis import RedisServer, Worker
+from test_redis import Worker, redis_server  # noqa: F401  (a fixture)
 
 from socketio_wsgi.forwarding import (
     FORWARDED_ENVIRON,
@@ -80,13 +80,6 @@ def test_only_the_listed_environ_crosses():
 
 
 # -- real processes -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
 def workers(redis_server, tmp_path_factory):

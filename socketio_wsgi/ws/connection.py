@@ -282,11 +282,16 @@ class Connection:
             data = b""
         finally:
             self._reading = False
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand what one read returned (``b""``: end of file) to the protocol,
+        and act on what it makes of it."""
         if data:
             self.bytes_received += len(data)
-            proto.receive_data(data)
+            self.protocol.receive_data(data)
         else:
-            proto.receive_eof()
+            self.protocol.receive_eof()
         self._handle_events()
 
     def _read_first(self, size: int) -> bytes:
@@ -361,9 +366,7 @@ class Connection:
         self._on_message, self._on_end = on_message, on_end
         self._watcher = gevent.get_hub().loop.io(fd, 1)
         if buffered:
-            self.bytes_received += len(buffered)
-            self.protocol.receive_data(buffered)
-            self._handle_events()
+            self._feed(buffered)
         if self._pending or self._ended:
             self._pumping = True
             gevent.spawn(self._pump)
@@ -434,12 +437,7 @@ class Connection:
                 except OSError:
                     data = b""
                 reads += 1
-                if data:
-                    self.bytes_received += len(data)
-                    proto.receive_data(data)
-                else:
-                    proto.receive_eof()
-                self._handle_events()
+                self._feed(data)
             self._stop_delivering()
         finally:
             self._pumping = False
