@@ -43,12 +43,14 @@ import gevent.lock
 import redis
 from gevent import monkey
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from .channels import Deliverable, MemoryBackend
 from .errors import ConfigurationError
 from .outbound import Emission, Frame, from_json_args, to_json_args
+from .resp import ReplyError, RespConnection
 
 __all__ = ["RedisBackend", "encode_message", "decode_message", "MESSAGE_VERSION"]
 
@@ -63,6 +65,9 @@ CHUNK = 1000
 OWNERS_CACHED = 10_000
 _get_ident = monkey.get_original("_thread", "get_ident")
 _FAILURES = (RedisError, OSError)
+#: What forwarding's own connections may raise besides (an error reply, bytes
+#: that are not RESP).
+_FORWARD_FAILURES = (RedisError, OSError, ReplyError, ValueError)
 
 # Shared Lua: remove a process's registrations; remove those of every process
 # whose liveness key has expired.  ARGV[1] is always the key prefix.
@@ -281,6 +286,10 @@ class RedisBackend:
         max_connections: int = 50,
     ):
         redis_url, ours = _split_url(url)
+        # Forwarding speaks to Redis directly over plain TCP or unix sockets.
+        self._address: Optional[dict] = (
+            None if urlsplit(redis_url).scheme == "rediss" else dict(parse_url(redis_url))
+        )
         self.url = _redacted(url)
         self.prefix = prefix if prefix is not None else ours.get("prefix", "socketio")
         if not self.prefix:
@@ -502,7 +511,7 @@ class RedisBackend:
                 return None
             key = self._k_sessions if kind == "session" else self._k_links
             owner = _io(self._forward_script, [key], [route_id, self._k_fwd, data])
-        except _FAILURES as exc:
+        except _FORWARD_FAILURES as exc:
             self._lost(exc)
             return None
         if owner is None:
@@ -516,7 +525,7 @@ class RedisBackend:
         """Whether that process renewed its liveness key within ``ttl``."""
         try:
             return bool(_io(self.redis.exists, self._p + f":alive:{process_id}".encode()))
-        except _FAILURES:
+        except _FORWARD_FAILURES:
             return False
 
     def reply(self, process_id: str, data: bytes) -> bool:
@@ -524,7 +533,7 @@ class RedisBackend:
         nobody received it (that process is gone, or Redis is)."""
         try:
             return bool(self._publish_fast(self._k_fwd + process_id.encode(), data))
-        except _FAILURES as exc:
+        except _FORWARD_FAILURES as exc:
             self._lost(exc)
             return False
 
@@ -534,13 +543,21 @@ class RedisBackend:
         with self._fast_lock:
             conn = self._fast
             if conn is None:
-                conn = self._fast = self.redis.connection_pool.make_connection()
+                if self._address is None:  # TLS: redis-py's connection
+                    conn = self._fast = self.redis.connection_pool.make_connection()
+                else:
+                    conn = self._fast = RespConnection(self._address, self.socket_timeout)
             try:
+                if isinstance(conn, RespConnection):
+                    return int(_io(conn.call, b"PUBLISH", channel, data))
                 _io(conn.send_packed_command, conn.pack_command("PUBLISH", channel, data))
                 return int(_io(conn.read_response))
             except BaseException:
                 self._fast = None
-                conn.disconnect()
+                if isinstance(conn, RespConnection):
+                    conn.close()
+                else:
+                    conn.disconnect()
                 raise
 
     def session_count(self) -> int:
@@ -577,8 +594,11 @@ class RedisBackend:
             except _FAILURES as exc:
                 log.warning("could not unregister process %s from Redis: %s", self.process_id, exc)
         self.local.close()
-        if self._fast is not None:
-            self._fast.disconnect()
+        fast, self._fast = self._fast, None
+        if isinstance(fast, RespConnection):
+            fast.close()
+        elif fast is not None:
+            fast.disconnect()
         self.redis.connection_pool.disconnect()
 
     # -- membership mirror (serving processes) ------------------------------
@@ -592,14 +612,19 @@ class RedisBackend:
         self._wake = gevent.event.Event()
         self._batch = gevent.event.Event()
         pubsub = None
+        forwarded = None
         try:
             pubsub = self._subscribe()
+            if self._address is not None:
+                forwarded = self._subscribe_forwarded()
             self._resync()
         except _FAILURES as exc:
             self._lost(exc)
         finally:
             ready.set()
         self._greenlets = [gevent.spawn(self._listen, pubsub), gevent.spawn(self._keep)]
+        if self._address is not None:
+            self._greenlets.append(gevent.spawn(self._listen_forwarded, forwarded))
         log.info("Redis backend %s: process %s serving", self.url, self.process_id)
 
     def _mirror(self, *commands: tuple, wait: bool = True) -> None:
@@ -684,12 +709,10 @@ class RedisBackend:
     def _subscribe(self) -> Any:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            _io(
-                pubsub.subscribe,
-                self._bus,
-                self._p + f":to:{self.process_id}".encode(),
-                self._k_fwd + self.process_id.encode(),
-            )
+            channels = [self._bus, self._p + f":to:{self.process_id}".encode()]
+            if self._address is None:  # TLS: forwarded requests come this way too
+                channels.append(self._k_fwd + self.process_id.encode())
+            _io(pubsub.subscribe, *channels)
         except BaseException:
             pubsub.close()
             raise
@@ -728,6 +751,58 @@ class RedisBackend:
                 if self._closed and pubsub is not None:
                     self._subscribed = False
                     self._close_quietly(pubsub)
+
+    def _subscribe_forwarded(self) -> RespConnection:
+        """A connection of our own, subscribed to this process's forwarding
+        channel (read without redis-py's pub/sub machinery)."""
+        assert self._address is not None
+        conn = RespConnection(self._address, self.socket_timeout)
+        try:
+            _io(conn.open)
+            _io(conn.send, b"SUBSCRIBE", self._k_fwd + self.process_id.encode())
+            confirmed = _io(conn.read)
+            if not (isinstance(confirmed, list) and confirmed[:1] == [b"subscribe"]):
+                raise RedisError(f"unexpected answer to SUBSCRIBE: {confirmed!r}"[:200])
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _listen_forwarded(self, conn: Optional[RespConnection]) -> None:
+        """Read forwarded requests, answers and cancels; resubscribe with
+        back-off.  A quiet connection is pinged once per ``ttl`` and dropped
+        if even that gets no answer (a Redis gone without a word)."""
+        delay = BACKOFF_MIN
+        while not self._closed:
+            try:
+                if conn is None:
+                    conn = self._subscribe_forwarded()
+                delay = BACKOFF_MIN
+                pinged = False
+                while not self._closed:
+                    try:
+                        reply = _io(conn.read, self.ttl)
+                    except _socket.timeout:
+                        if pinged:
+                            raise
+                        _io(conn.send, b"PING")
+                        pinged = True
+                        continue
+                    pinged = False
+                    if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                        self._forwarded(reply[2])
+            except Exception as exc:  # Redis errors, and anything unforeseen: never die
+                if not isinstance(exc, _FORWARD_FAILURES):
+                    log.exception("Redis backend forwarding listener failed; reconnecting")
+                self._lost(exc)
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                gevent.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            finally:
+                if self._closed and conn is not None:
+                    conn.close()
 
     @staticmethod
     def _close_quietly(pubsub: Any) -> None:

@@ -79,6 +79,32 @@ def test_only_the_listed_environ_crosses():
     assert {"REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "HTTP_ORIGIN", "HTTP_HOST"} <= set(FORWARDED_ENVIRON)
 
 
+def test_resp_reader_takes_replies_in_any_pieces():
+    from socketio_wsgi.resp import Reader, ReplyError, command
+    assert command(b"PUBLISH", b"ch", b"a\r\nb") == b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$4\r\na\r\nb\r\n"
+    wire = (b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+            b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nQ\r\n\x00\xff\r\n"
+            b":42\r\n+OK\r\n-ERR nope\r\n$-1\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$0\r\n\r\n")
+    expected = [[b"subscribe", b"ch", 1], [b"message", b"ch", b"Q\r\n\x00\xff"], 42, b"OK", "error",
+                None, None, [[1], b""]]
+    for size in (1, 2, 3, 7, len(wire)):  # byte by byte, and in other pieces
+        reader, got = Reader(), []
+        for start in range(0, len(wire), size):
+            reader.feed(wire[start:start + size])
+            got.extend(reader.replies())
+        assert [("error" if isinstance(g, ReplyError) else g) for g in got] == expected
+        assert str(got[4]) == "ERR nope"
+
+
+@pytest.mark.parametrize("junk", [b"?what\r\n", b"$999999999999\r\n", b"x" * 2000])
+def test_resp_reader_refuses_what_is_not_resp(junk):
+    from socketio_wsgi.resp import Reader
+    reader = Reader()
+    reader.feed(junk)
+    with pytest.raises(ValueError):
+        reader.replies()
+
+
 # -- real processes -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
