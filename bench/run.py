@@ -31,6 +31,9 @@ REPO = os.path.dirname(HERE)
 LOADGEN = os.path.join(HERE, "loadgen", "loadgen.js")
 WS_SPEC = "ws@8"
 NODE_DIR = os.environ.get("SOCKETIO_BENCH_NODE_DIR", os.path.join(REPO, ".cache", "bench-node"))
+# node's socket.io 0.6.18 (npm socket.io@0.6.18, installed there by .ci/run; never committed)
+NODE06_MODULES = os.environ.get("SOCKETIO_BENCH_NODE06_MODULES",
+                                os.path.join(REPO, ".cache", "npm", "node_modules"))
 SERVER_CORE, LOADGEN_CORE = "0", "1"
 
 
@@ -43,9 +46,13 @@ class Peer:
     requires: Tuple[str, ...] = ()
     polling: bool = True
     pythonpath: Optional[str] = None  # prepended to PYTHONPATH (a patched copy of the package)
+    files: Tuple[str, ...] = ()  # paths that must exist (a node peer's packages)
 
     def missing(self) -> List[str]:
-        return [name for name in self.requires if importlib.util.find_spec(name) is None]
+        out = [name for name in self.requires if importlib.util.find_spec(name) is None]
+        if self.command[0] == "node" and shutil.which("node") is None:
+            out.append("node")
+        return out + [os.path.relpath(f, REPO) for f in self.files if not os.path.exists(f)]
 
 
 def default_peers() -> List[Peer]:
@@ -62,6 +69,12 @@ def default_peers() -> List[Peer]:
              [py, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", "--ping-interval", "10",
               "--ping-timeout", "30", "bench.peers.channels_app:application"],
              ("channels", "daphne"), polling=False),
+        # node's own socket.io 0.6.18, unmodified, with start-up shims for node 20 and
+        # RFC 6455 websockets (see the script); the same sio06 clients as ours.
+        Peer("node06", "node socket.io 0.6.18", "sio06",
+             ["node", os.path.join(HERE, "peers", "node06_server.js"), "--port", "{port}",
+              "--modules", NODE06_MODULES],
+             files=(os.path.join(NODE06_MODULES, "socket.io", "package.json"),)),
     ]
 
 
@@ -397,17 +410,42 @@ def targets(results: Dict[Tuple[str, str], List[dict]], settings: Dict[str, dict
                 if "ours4" in keys:
                     check(f"echo {c}: ours (Socket.IO 4) / python-socketio",
                           ratio(f"echo {c}", rate, "ours4", "pysio"), 1.5, True)
+    if "echo" in scenarios and "node06" in keys:  # issue 18: node's own socket.io 0.6.18
+        for c in settings["echo"]["clients"]:
+            if c == 1:
+                check("echo 1: server CPU per message ours / node socket.io 0.6.18",
+                      ratio("echo 1", cpu_per_unit, "ours", "node06"), 1.3, False)
+            else:
+                check(f"echo {c}: ours / node socket.io 0.6.18", ratio(f"echo {c}", rate, "ours", "node06"),
+                      1.0, True)
     if "fanout" in scenarios:
         n = settings["fanout"]["subscribers"][-1]
         check(f"fan-out {n}: ours / plain", ratio(f"fanout {n}", rate, "ours", "plain"), 0.9, True)
         if "pysio" in keys and "ours4" in keys:
             check(f"fan-out {n}: ours (Socket.IO 4) / python-socketio",
                   ratio(f"fanout {n}", rate, "ours4", "pysio"), 1.5, True)
+    if "fanout" in scenarios and "node06" in keys:
+        for n in settings["fanout"]["subscribers"]:
+            check(f"fan-out {n}: ours / node socket.io 0.6.18", ratio(f"fanout {n}", rate, "ours", "node06"),
+                  1.0, True)
+    if "polling" in scenarios:
+        for c in settings["polling"]["clients"]:
+            check(f"xhr-polling {c}: ours / plain", ratio(f"polling {c}", rate, "ours", "plain"), 1.0, True)
+            if "node06" in keys:
+                check(f"xhr-polling {c}: ours / node socket.io 0.6.18",
+                      ratio(f"polling {c}", rate, "ours", "node06"), 1.0, True)
     if "idle" in scenarios:
         stages = settings["idle"]["stages"]
         last = len(stages) - 1
         check(f"idle {stages[-1]}: RSS per connection ours / plain",
               ratio("idle", lambda r: r["stages"][last]["rss_per_conn_kb"], "ours", "plain"), 1.3, False)
+        if "node06" in keys:
+            for i, n in enumerate(stages):
+                check(f"idle {n}: RSS per connection ours / node socket.io 0.6.18",
+                      ratio("idle", lambda r, i=i: r["stages"][i]["rss_per_conn_kb"], "ours", "node06"), 1.0,
+                      False)
+                check(f"idle {n}: handshakes/s ours / node socket.io 0.6.18",
+                      ratio("idle", lambda r, i=i: r["stages"][i]["handshakes"], "ours", "node06"), 1.0, True)
         held = [r for r in results.get(("idle", "ours"), []) if "error" not in r]
         if held:
             r = held[0]
@@ -423,7 +461,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="tiny counts, our server (both generations) and the plain app only (a smoke run)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset; scaleout runs only when named")
     parser.add_argument("--peers", default=None,
-                        help="comma-separated subset of plain,ours,ours4,pysio,channels (plain is always run)")
+                        help="comma-separated subset of plain,ours,ours4,pysio,channels,node06 (plain is always run)")
     parser.add_argument("--rounds", type=int, default=None, help="repeats per scenario (default 3; quick 1)")
     parser.add_argument("--idle-hold", type=float, default=None, help="seconds to hold idle connections")
     parser.add_argument("--idle-stages", default=None, help="comma-separated connection counts")
