@@ -119,7 +119,18 @@ def ensure_ws() -> str:
 
 
 def raise_nofile(needed: int) -> int:
+    """Raise this process's descriptor limit (the servers and the load generator inherit it).
+
+    The soft limit goes to the hard one; when the hard one is below ``needed``, it is
+    raised too, which only a process with CAP_SYS_RESOURCE may do (``ulimit -Hn``
+    shows the hard limit; raise it in the shell, limits.conf or the container)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed
+        except (ValueError, OSError):
+            log(f"could not raise the hard RLIMIT_NOFILE from {hard} to {needed} (needs CAP_SYS_RESOURCE)")
     want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
@@ -465,6 +476,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="repeats per scenario (default 3; quick 1)")
     parser.add_argument("--idle-hold", type=float, default=None, help="seconds to hold idle connections")
     parser.add_argument("--idle-stages", default=None, help="comma-separated connection counts")
+    parser.add_argument("--idle-per-source", type=int, default=None, metavar="N",
+                        help="idle connections per loopback source address (default 20000; then "
+                             "127.0.0.2, 127.0.0.3, ...: one address has about 28,000 ephemeral ports)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=DIR",
                         help="also run our server from a copy of the package in DIR (A/B a patch)")
     parser.add_argument("--json", default=None, help="write the raw results to this file")
@@ -482,6 +496,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings["idle"]["hold"] = args.idle_hold
     if args.idle_stages:
         settings["idle"]["stages"] = [int(n) for n in args.idle_stages.split(",")]
+    if args.idle_per_source:
+        settings["idle"]["perSource"] = args.idle_per_source
     rounds = args.rounds or (1 if args.quick else 3)
 
     peers = default_peers()
@@ -505,10 +521,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         peers.append(Peer(name, name, "sio06", ours_command(), pythonpath=os.path.abspath(path)))
 
     ws_module = ensure_ws()
-    limit = raise_nofile(max(settings["idle"]["stages"]) + 1000)
-    if "idle" in scenarios and limit < max(settings["idle"]["stages"]) + 200:
-        raise SystemExit(f"bench: RLIMIT_NOFILE is {limit}, too low for {max(settings['idle']['stages'])} "
-                         "connections")
+    most = max(settings["idle"]["stages"]) if "idle" in scenarios else 0
+    limit = raise_nofile(most + 1000)
+    if "idle" in scenarios and limit < most + 200:
+        raise SystemExit(f"bench: RLIMIT_NOFILE is {limit} (the hard limit, `ulimit -Hn`), too low for "
+                         f"{most:,} connections in one process: raise the hard limit (root with "
+                         "CAP_SYS_RESOURCE, limits.conf or the container's nofile) or use smaller --idle-stages")
     if args.quick:
         for s in settings.values():
             s.setdefault("inflight", 10)

@@ -62,9 +62,22 @@ function sortNumbers(values) {
 }
 
 // -- connecting ----------------------------------------------------------------
+// The n-th client of this process connects from 127.0.0.1 (the kernel's choice)
+// while n < perSource, then from 127.0.0.2, 127.0.0.3, ...: one source address
+// has about 28,000 ephemeral ports toward the server's one port.
+const PER_SOURCE = cfg.perSource || 20000;
+let clientsMade = 0;
+
+function sourceAddress() {
+  const block = Math.floor(clientsMade++ / PER_SOURCE);
+  if (block === 0) return undefined;
+  if (block > 250) throw new Error('more source addresses than 127.0.0.2-127.0.0.251');
+  return `127.0.0.${1 + block}`;
+}
+
 // Opens `count` clients, at most `inflight` handshakes at a time, and resolves
-// once each is ready or has failed.
-function openClients(count, transport, inflight = cfg.inflight || 50, timeoutMs = 120000) {
+// once each is ready or has failed (the time allowed grows with the count).
+function openClients(count, transport, inflight = cfg.inflight || 50, timeoutMs = Math.max(120000, count * 10)) {
   return new Promise((resolve, reject) => {
     const clients = [];
     let started = 0;
@@ -82,7 +95,7 @@ function openClients(count, transport, inflight = cfg.inflight || 50, timeoutMs 
     const next = () => {
       if (started >= count) return;
       started++;
-      const client = wire.makeClient(cfg.proto, transport, cfg.port);
+      const client = wire.makeClient(cfg.proto, transport, cfg.port, sourceAddress());
       let done = false;
       client.onReady = () => {
         if (done) return;
@@ -280,7 +293,7 @@ async function idle() {
   // Alive: every connection still answers an echo after the hold.
   let answered = 0;
   await new Promise((resolve) => {
-    const timer = setTimeout(resolve, 30000);
+    const timer = setTimeout(resolve, Math.max(30000, conns.length * 2));
     for (const client of conns) {
       client.onMessage = () => {
         if (!client.answered) {
@@ -294,7 +307,8 @@ async function idle() {
   closeAll(conns);
   return {
     stages, held: conns.length, alive: answered, closed_early: closedEarly,
-    hold_s: cfg.hold, min_heartbeats: Math.min(...beats),
+    hold_s: cfg.hold, min_heartbeats: beats.reduce((a, b) => Math.min(a, b), Infinity),
+    sources: Math.ceil(clientsMade / PER_SOURCE),
   };
 }
 

@@ -10,6 +10,11 @@
 //   client.publish(ch, txt) send txt to every other member of ch
 //   client.close()
 //   client.heartbeats       heartbeats (or pings) answered so far
+//
+// makeClient's `local` is the loopback source address to connect from (undefined:
+// the kernel's choice, 127.0.0.1).  One source address has only the ephemeral
+// ports (about 28,000) toward one server port, so the idle scenario spreads
+// larger counts over 127.0.0.2, 127.0.0.3, ...
 'use strict';
 
 const http = require('http');
@@ -50,8 +55,9 @@ function decode06(payload) {
 }
 
 class Base {
-  constructor(port) {
+  constructor(port, local) {
     this.port = port;
+    this.local = local;
     this.ready = false;
     this.closed = false;
     this.heartbeats = 0;
@@ -77,7 +83,7 @@ class Base {
 
 class WsBase extends Base {
   connect() {
-    const ws = this.ws = new WebSocket(this.url(), WS_OPTIONS);
+    const ws = this.ws = new WebSocket(this.url(), this.local ? {...WS_OPTIONS, localAddress: this.local} : WS_OPTIONS);
     ws.on('message', (data, isBinary) => {
       if (!isBinary) this.receive(data.toString());
     });
@@ -148,8 +154,8 @@ class Eio4Ws extends WsBase {
 
 // The plain gevent-websocket app and the Channels app: bare text frames.
 class PlainWs extends WsBase {
-  constructor(port, path) {
-    super(port);
+  constructor(port, path, local) {
+    super(port, local);
     this.path = path;
   }
 
@@ -175,8 +181,8 @@ class PlainWs extends WsBase {
 // Each client keeps one GET pending and POSTs its sends, over a keep-alive
 // agent of two sockets, as a browser would.
 class PollBase extends Base {
-  constructor(port) {
-    super(port);
+  constructor(port, local) {
+    super(port, local);
     this.agent = new http.Agent({keepAlive: true, maxSockets: 2});
   }
 
@@ -187,7 +193,8 @@ class PollBase extends Base {
         headers['Content-Type'] = contentType || 'text/plain; charset=UTF-8';
         headers['Content-Length'] = Buffer.byteLength(body);
       }
-      const req = http.request({host: '127.0.0.1', port: this.port, method, path, headers, agent: this.agent},
+      const req = http.request({host: '127.0.0.1', port: this.port, method, path, headers, agent: this.agent,
+        localAddress: this.local},
         (res) => {
           const chunks = [];
           res.on('data', (c) => chunks.push(c));
@@ -310,16 +317,16 @@ class PlainPoll extends PollBase {
 
 // proto name (as the orchestrator names it) -> transport -> factory
 const PROTOCOLS = {
-  sio06: {ws: (port) => new Sio06Ws(port), poll: (port) => new Sio06Poll(port)},
-  eio4: {ws: (port) => new Eio4Ws(port), poll: (port) => new Eio4Poll(port)},
-  plain: {ws: (port) => new PlainWs(port, '/ws'), poll: (port) => new PlainPoll(port)},
-  channels: {ws: (port) => new PlainWs(port, '/ws/')},
+  sio06: {ws: (port, local) => new Sio06Ws(port, local), poll: (port, local) => new Sio06Poll(port, local)},
+  eio4: {ws: (port, local) => new Eio4Ws(port, local), poll: (port, local) => new Eio4Poll(port, local)},
+  plain: {ws: (port, local) => new PlainWs(port, '/ws', local), poll: (port, local) => new PlainPoll(port, local)},
+  channels: {ws: (port, local) => new PlainWs(port, '/ws/', local)},
 };
 
-function makeClient(proto, transport, port) {
+function makeClient(proto, transport, port, local) {
   const family = PROTOCOLS[proto];
   if (!family || !family[transport]) throw new Error(`no ${transport} client for ${proto}`);
-  return family[transport](port);
+  return family[transport](port, local);
 }
 
 module.exports = {useWs, makeClient, encode06, decode06, PROTOCOLS};
