@@ -181,8 +181,8 @@ def test_a_killed_worker_takes_only_its_own_sessions(cluster, tmp_path, record_p
     server can save: a request that the killed worker itself held (it was
     forwarding it) gets no answer (nginx's 502, which the README's
     ``proxy_next_upstream off`` keeps from being retried; gunicorn resets the
-    connection): such a POST may or may not have been served, and such a poll
-    may have carried messages away.
+    connection): such a POST may or may not have been served, maybe after
+    the client's next one, and such a poll may have carried messages away.
     """
     run = DriverRun({"url": cluster.url, "clients": KILL_CLIENTS, "group": GROUP, "messages": KILL_MESSAGES,
                      "deadline": 150, "tolerate_failures": True}, tmp_path / "driver.log")
