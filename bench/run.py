@@ -7,6 +7,13 @@ Servers run on core 0 and the load generator on core 1 (``taskset``).  Every
 figure is also shown as a ratio to the plain gevent-websocket app measured in
 the same run; with ``--rounds N`` each scenario runs N times, servers
 interleaved in a rotating order, and the table shows medians.
+
+node's own socket.io 0.6.18 is the peer ``node06`` (``--peers ours,node06``): the
+npm package from ``.cache/npm/node_modules`` (``SOCKETIO_BENCH_NODE06_MODULES``),
+unmodified, started by ``bench/peers/node06_server.js`` with its node 20 and
+RFC 6455 shims.  Idle runs past 20,000 connections spread the load generator
+over loopback source addresses (``--idle-per-source``) and need a hard
+``RLIMIT_NOFILE`` (``ulimit -Hn``) above the largest stage.
 """
 from __future__ import annotations
 
