@@ -145,3 +145,33 @@ def test_ended_sessions_give_their_descriptors_back(runner):
     for client in rude:
         client.sock.close()
     assert "Traceback" not in runner.log.read_text()
+
+
+def test_a_flood_of_tiny_frames_is_handed_over_in_slices_with_pauses(monkeypatch):
+    """One read can hold thousands of frames: a parked connection hands them
+    over 64 at a time and lets other sessions run in between (a peer's flood
+    must not hold the hub), in order, each once."""
+    import gevent
+    import gevent.socket
+
+    from socketio_wsgi.ws import connection as module
+    from socketio_wsgi.ws.connection import Connection
+    from socketio_wsgi.ws.protocol import Protocol, State
+    from websocket_support import masked_frame
+
+    pauses = []
+    real_pause = module.pause
+    monkeypatch.setattr(module, "pause", lambda: (pauses.append(len(got)), real_pause()))
+    ours, peer = gevent.socket.socketpair()
+    conn = Connection(ours, ours.makefile("rb"), Protocol(state=State.OPEN))
+    got, ended = [], gevent.event.Event()
+    conn.serve(lambda message: got.append(message) or True, ended.set, park=ours.detach)
+    peer.sendall(b"".join(masked_frame(0x1, str(i).encode()) for i in range(1000)))
+    deadline = time.monotonic() + 5
+    while len(got) < 1000 and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert got == [str(i) for i in range(1000)]
+    assert len(pauses) >= 1000 // 64 - 1, pauses  # a pause after every 64 messages
+    peer.close()  # end of file: the connection ends, on_end runs once
+    assert ended.wait(5)
+    conn.close()

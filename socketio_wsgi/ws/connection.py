@@ -45,6 +45,8 @@ __all__ = ["Connection", "ConnectionClosed", "PreparedMessage"]
 log = logging.getLogger("socketio_wsgi.websocket")
 
 _RECV_SIZE = 65536
+#: Messages a parked connection hands over before it lets other sessions run.
+_SLICE = 64
 #: Seconds without input after which a parked connection's greenlet ends.
 PARK_AFTER = 1.0
 #: The standard library's socket class (gevent's adds two watchers per socket).
@@ -405,14 +407,22 @@ class Connection:
     def _pump(self) -> None:
         """Read what is there, hand over its messages, and park again."""
         try:
-            reads = 0
+            reads = delivered = 0
             while True:
-                pending = self._pending
-                while pending:
-                    message = pending.pop(0)
-                    on_message = self._on_message
-                    if on_message is not None and not on_message(message):
-                        self._stop_delivering()
+                if self._pending:
+                    # Taken whole (popping each from the front was quadratic
+                    # in a read of thousands of tiny frames), and handed over
+                    # _SLICE at a time with a pause between: one peer's flood
+                    # must not hold every other session.
+                    batch, self._pending = self._pending, []
+                    for message in batch:
+                        on_message = self._on_message
+                        if on_message is not None and not on_message(message):
+                            self._stop_delivering()
+                        delivered += 1
+                        if delivered == _SLICE:
+                            delivered = 0
+                            pause()
                 if self._ended:
                     break
                 proto = self.protocol
