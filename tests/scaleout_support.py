@@ -50,8 +50,20 @@ from test_runner import free_port  # noqa: E402
 #: Long-poll length the workers run with: short, so a dead owner's clients
 #: learn it soon, and every bound below stays small.
 POLLING_DURATION = 5.0
+#: The workers' liveness rules.  The load test overloads three workers, nginx,
+#: Redis and a 400-client driver on two cores on purpose, so a client's next
+#: poll can reach its owner seconds late through two busy event loops; the
+#: defaults (8 s) would end such sessions by "close timeout" and the test
+#: would measure the machine, not the forwarding.  These tests check order
+#: and exactly-once delivery; the liveness rules have tests of their own.
+LIVENESS_TIMEOUT = 30.0
 #: The forwarding's own bound (the middleware's ``forward_timeout`` default).
 FORWARD_TIMEOUT = 5.0
+#: ``forward_timeout`` under the load test: how late an overloaded owner may
+#: answer before the client gets a 503 (which the driver counts as a failure).
+#: A poll's worst case, POLLING_DURATION + this, stays under the driver's
+#: request timeout (30 s).
+LOAD_FORWARD_TIMEOUT = 15.0
 UNKNOWN_SESSION = "unknown session"
 STATUS_TOKEN = "scaleout-status"
 
@@ -81,9 +93,10 @@ class Cluster:
     kind = ""
     url = ""
 
-    def __init__(self, directory: Path, backend: str):
+    def __init__(self, directory: Path, backend: str, forward_timeout: float = FORWARD_TIMEOUT):
         self.dir = directory
         self.backend = backend
+        self.forward_timeout = forward_timeout
 
     def pids(self) -> List[int]:
         """The pids of the live workers (each owns the sessions it accepted)."""
@@ -110,10 +123,10 @@ class NginxCluster(Cluster):
 
     kind = "nginx"
 
-    def __init__(self, directory: Path, backend: str, workers: int = 3):
+    def __init__(self, directory: Path, backend: str, workers: int = 3, forward_timeout: float = FORWARD_TIMEOUT):
         require(os.path.exists(NGINX), f"{NGINX} is not installed (apt-get install nginx)")
 
-        super().__init__(directory, backend)
+        super().__init__(directory, backend, forward_timeout)
         self.backends: List[Tuple[int, Any]] = []  # (port, Proc)
         self.nginx = None
         try:
@@ -121,6 +134,9 @@ class NginxCluster(Cluster):
                 port = free_port()
                 proc = Proc([sys.executable, "-m", "socketio_wsgi", "--port", str(port), "--origins", "*",
                              "--no-access-log", "--polling-duration", str(POLLING_DURATION),
+                             "--heartbeat-timeout", str(LIVENESS_TIMEOUT),
+                             "--close-timeout", str(LIVENESS_TIMEOUT),
+                             "--forward-timeout", str(forward_timeout),
                              "--status-token", STATUS_TOKEN,
                              "--backend", backend, "scaleout_app:application"],
                             cwd=APPS, env=dict(os.environ, PYTHONUNBUFFERED="1"),
@@ -241,18 +257,20 @@ class GunicornCluster(Cluster):
 
     kind = "gunicorn"
 
-    def __init__(self, directory: Path, backend: str, workers: int = 3):
+    def __init__(self, directory: Path, backend: str, workers: int = 3, forward_timeout: float = FORWARD_TIMEOUT):
         import importlib.util
 
         require(importlib.util.find_spec("gunicorn") is not None, "gunicorn is not installed")
 
-        super().__init__(directory, backend)
+        super().__init__(directory, backend, forward_timeout)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self._seen: set = set()
         env = dict(os.environ, PYTHONUNBUFFERED="1", SCALEOUT_BACKEND=backend,
-                   SCALEOUT_POLLING_DURATION=str(POLLING_DURATION))
+                   SCALEOUT_POLLING_DURATION=str(POLLING_DURATION),
+                   SCALEOUT_LIVENESS_TIMEOUT=str(LIVENESS_TIMEOUT),
+                   SCALEOUT_FORWARD_TIMEOUT=str(forward_timeout))
         self.master = Proc([sys.executable, "-m", "gunicorn",
                             "-k", "socketio_wsgi.workers.GeventSocketIOWorker", "-w", str(workers),
                             "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "3",
@@ -354,7 +372,7 @@ class LoadClient:
     same session often race on two workers."""
 
     #: How long after the last message a client waits for what is still due.
-    GRACE = POLLING_DURATION + FORWARD_TIMEOUT + 10
+    GRACE = POLLING_DURATION + max(FORWARD_TIMEOUT, LOAD_FORWARD_TIMEOUT) + 10
 
     def __init__(self, shared: "Load", cid: int, transport: str, channel: str):
         from gevent.lock import RLock

@@ -7,7 +7,9 @@ Served two ways:
   (the runner wraps ``application``; three of them behind nginx);
 - ``gunicorn -k socketio_wsgi.workers.GeventSocketIOWorker -w 3
   'scaleout_app:make_app()'``: every worker builds its own middleware from
-  ``SCALEOUT_BACKEND`` (the Redis URL) and ``SCALEOUT_POLLING_DURATION``.
+  ``SCALEOUT_BACKEND`` (the Redis URL), ``SCALEOUT_POLLING_DURATION`` and
+  ``SCALEOUT_LIVENESS_TIMEOUT`` (heartbeat and close timeouts) and
+  ``SCALEOUT_FORWARD_TIMEOUT``.
 
 What a client gets:
 
@@ -29,7 +31,9 @@ What a client gets:
 """
 import os
 
-from socketio_wsgi import SocketIOMiddleware, on_connect, on_event, on_message, on_subscribe
+import sys
+
+from socketio_wsgi import SocketIOMiddleware, on_connect, on_disconnect, on_event, on_message, on_subscribe
 
 
 def application(environ, start_response):
@@ -40,8 +44,11 @@ def application(environ, start_response):
 
 def make_app():
     """The middleware of one gunicorn worker, configured from the environment."""
+    liveness = float(os.environ.get("SCALEOUT_LIVENESS_TIMEOUT", "8"))
     return SocketIOMiddleware(application, origins="*", backend=os.environ["SCALEOUT_BACKEND"],
-                              polling_duration=float(os.environ.get("SCALEOUT_POLLING_DURATION", "20")))
+                              polling_duration=float(os.environ.get("SCALEOUT_POLLING_DURATION", "20")),
+                              heartbeat_timeout=liveness, close_timeout=liveness,
+                              forward_timeout=float(os.environ.get("SCALEOUT_FORWARD_TIMEOUT", "5")))
 
 
 @on_connect
@@ -50,6 +57,14 @@ def hello(request, socket, context):
         socket.send({"pid": os.getpid()})
     else:
         socket.emit("pid", os.getpid())
+
+
+@on_disconnect
+def gone(request, socket, context, reason=None):
+    """One line in the worker's log for a session that ended other than by
+    its client's choice, so a failed run says why a session became unknown."""
+    if reason not in (None, "client closed", "server shutdown"):
+        print(f"session {socket.session_id} ({socket.protocol}) ended: {reason}", file=sys.stderr, flush=True)
 
 
 @on_subscribe
