@@ -58,6 +58,8 @@ TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 FULL = {"clients": 200, "rounds": 2, "warmup": 2.0, "duration": 8.0, "samples": 1000}
 QUICK = {"clients": 20, "rounds": 1, "warmup": 0.3, "duration": 1.5, "samples": 60}
 WORKER_OPTIONS = ["--shutdown-grace", "0.2"]
+#: The cases of a round: 1 worker, 3 behind round robin, 3 behind a sticky proxy.
+CASES = ("1", "3", "3s")
 SETTLE = 1.5  # seconds between the load generator's end and stopping the workers
 EXPECTED_LOG = ("socketio_wsgi: serving on ", "socketio_wsgi: shutting down")
 TARGET_RATIO, TARGET_ADDED_MS = 2.0, 2.0
@@ -133,9 +135,12 @@ def cpu_shares(groups: Dict[str, List[int]], start: dict, stop: dict) -> Dict[st
 
 # -- processes --------------------------------------------------------------------------
 class Nginx:
-    """nginx in front of ``ports``: round robin, no stickiness, keepalive, no buffering."""
+    """nginx in front of ``ports``: round robin, no stickiness, keepalive, no buffering.
+    ``sticky``: each client to one worker instead (a hash of the load generator's
+    ``X-Client`` header), so nothing is forwarded: what this machine allows."""
 
-    def __init__(self, workdir: str, ports: Sequence[int], cores: Sequence[int]):
+    def __init__(self, workdir: str, ports: Sequence[int], cores: Sequence[int], sticky: bool = False):
+        self.sticky = sticky
         if not os.access(NGINX, os.X_OK):
             raise SystemExit(f"scaleout: {NGINX} is missing (apt-get install nginx)")
         self.dir = tempfile.mkdtemp(prefix="nginx-", dir=workdir)
@@ -160,6 +165,8 @@ class Nginx:
     def config(self, ports: Sequence[int]) -> str:
         d = self.dir
         servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ports)
+        balance = ("        hash $http_x_client consistent;  # sticky: the ceiling case" if self.sticky else
+                   "        # round robin (nginx's default): no ip_hash, no hash, no sticky cookie")
         user = "user root root;\n" if os.geteuid() == 0 else ""  # workers keep access to the temp dir
         return f"""{user}worker_processes 1;
 pid {d}/nginx.pid;
@@ -173,7 +180,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     upstream workers {{
-        # round robin (nginx's default): no ip_hash, no hash, no sticky cookie
+{balance}
 {servers}
         keepalive 256;
     }}
@@ -355,13 +362,13 @@ def drive(port: int, settings: dict, cores: Sequence[int], groups: Dict[str, Lis
     return result
 
 
-def run_case(count: int, redis_url: str, args: argparse.Namespace, logdir: str, tag: str
-             ) -> Dict[str, Any]:
+def run_case(count: int, redis_url: str, args: argparse.Namespace, logdir: str, tag: str,
+             sticky: bool = False) -> Dict[str, Any]:
     _, helpers = placement(count)
     workers = Workers(count, redis_url, f"scaleout-{os.getpid()}-{tag}", logdir, args.package)
     nginx = None
     try:
-        nginx = Nginx(logdir, workers.ports, helpers)
+        nginx = Nginx(logdir, workers.ports, helpers, sticky=sticky)
         settings = {k: getattr(args, k) for k in ("clients", "warmup", "duration", "mode")}
         result = drive(nginx.port, settings, helpers,
                        {"workers": workers.pids, "nginx": nginx.pids(), "redis": args.redis_pids},
@@ -587,7 +594,8 @@ def markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def throughput_table(args: argparse.Namespace, one: Dict[str, Any], three: Dict[str, Any],
-                     ratios: Dict[str, Optional[float]]) -> str:
+                     ratios: Dict[str, Optional[float]], sticky: Dict[str, Any],
+                     sticky_ratios: Dict[str, Optional[float]]) -> str:
     def failures(s: Dict[str, Any]) -> str:
         return "; ".join(f"{k}: {n:,}" for k, n in sorted(s["failures"].items())) or "0"
 
@@ -595,26 +603,35 @@ def throughput_table(args: argparse.Namespace, one: Dict[str, Any], three: Dict[
         return fmt(s["cpu_workers"]) + (f" ({' / '.join(fmt(v) for v in s['cpu_per_worker'])})"
                                         if len(s["cpu_per_worker"]) > 1 else "")
 
+    def row(label: str, value, pattern: str = "{:,.0f}", key: Optional[str] = None) -> List[str]:
+        """``value(summary)`` for each case, and the ratios to one worker of ``key``."""
+        cells = [label, value(one, pattern), value(three, pattern), "", value(sticky, pattern), ""]
+        if key is not None:
+            cells[3], cells[5] = fmt(ratios[key], "{:.2f}x"), fmt(sticky_ratios[key], "{:.2f}x")
+        return cells
+
+    def of(key: str):
+        return lambda s, pattern: fmt(s[key], pattern)
+
+    def helpers(s, _pattern) -> str:
+        return " / ".join(fmt(s[f"cpu_{g}"]) for g in ("nginx", "redis", "loadgen"))
+
     rows = [
-        ["messages/s", fmt(one["rate"]), fmt(three["rate"]), fmt(ratios["rate"], "{:.2f}x")],
-        ["echo p50 ms (POST sent to echo received)", fmt(one["p50"], "{:.2f}"), fmt(three["p50"], "{:.2f}"),
-         fmt(ratios["p50"], "{:.2f}x")],
-        ["echo p99 ms", fmt(one["p99"], "{:.2f}"), fmt(three["p99"], "{:.2f}"),
-         fmt(ratios["p99"], "{:.2f}x")],
-        ["worker CPU us/message (all workers)", fmt(one["worker_us_per_msg"]),
-         fmt(three["worker_us_per_msg"]), fmt(ratios["worker_us_per_msg"], "{:.2f}x")],
-        ["CPU % of a core: workers (each)", per_worker(one), per_worker(three), ""],
-        ["CPU %: nginx / redis / load generator",
-         " / ".join(fmt(one[f"cpu_{g}"]) for g in ("nginx", "redis", "loadgen")),
-         " / ".join(fmt(three[f"cpu_{g}"]) for g in ("nginx", "redis", "loadgen")), ""],
-        ["CPU %: other processes on the machine", fmt(one["cpu_others"]), fmt(three["cpu_others"]), ""],
-        ["failed requests (status: count)", failures(one), failures(three), ""],
-        ["clients replaced after a failure", fmt(one["replaced"]), fmt(three["replaced"]), ""],
-        ["echoes not matching the message in flight", fmt(one["wrong_echo"]), fmt(three["wrong_echo"]), ""],
-        ["worker log lines (warnings, errors)", fmt(one["log_lines"]), fmt(three["log_lines"]), ""],
+        row("messages/s", of("rate"), key="rate"),
+        row("echo p50 ms (POST sent to echo received)", of("p50"), "{:.2f}", "p50"),
+        row("echo p99 ms", of("p99"), "{:.2f}", "p99"),
+        row("worker CPU us/message (all workers)", of("worker_us_per_msg"), key="worker_us_per_msg"),
+        row("CPU % of a core: workers (each)", lambda s, _p: per_worker(s)),
+        row("CPU %: nginx / redis / load generator", helpers),
+        row("CPU %: other processes on the machine", of("cpu_others")),
+        row("failed requests (status: count)", lambda s, _p: failures(s)),
+        row("clients replaced after a failure", of("replaced")),
+        row("echoes not matching the message in flight", of("wrong_echo")),
+        row("worker log lines (warnings, errors)", of("log_lines")),
     ]
     title = f"polling echo, {args.clients} clients, {args.duration:g} s x {args.rounds} round(s)"
-    return markdown([title, "1 worker", "3 workers", "3 / 1"], rows)
+    head = [title, "1 worker", "3 workers", "3 / 1", "3 workers, sticky proxy", "sticky 3 / 1"]
+    return markdown(head, rows)
 
 
 def latency_table(cost: Dict[str, Any]) -> str:
@@ -701,22 +718,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run every finally below
     load_before = open("/proc/loadavg").read().split()[:3]
     source = checkout()  # the workers import the checkout as it is when each case starts
-    results: Dict[str, List[dict]] = {"1": [], "3": []}
+    results: Dict[str, List[dict]] = {case: [] for case in CASES}
     try:
         redis_url = procs.redis()
         args.redis_pids = [procs.children[-1].pid]
         pin(args.redis_pids[0], placement(3)[1])
         for rnd in range(args.rounds):
-            for count in ((1, 3) if rnd % 2 == 0 else (3, 1)):
-                log(f"round {rnd + 1}/{args.rounds}: {count} worker(s), {args.clients} clients, "
-                    f"{args.duration:g} s")
-                result = run_case(count, redis_url, args, logdir, f"{count}w-r{rnd}")
+            shift = rnd % len(CASES)
+            for case in CASES[shift:] + CASES[:shift]:
+                count, sticky = int(case[0]), case.endswith("s")
+                what = f"{count} worker(s)" + (", sticky proxy" if sticky else "")
+                log(f"round {rnd + 1}/{args.rounds}: {what}, {args.clients} clients, {args.duration:g} s")
+                result = run_case(count, redis_url, args, logdir, f"{case}w-r{rnd}", sticky)
                 if "error" in result:
-                    log(f"{count} worker(s): {result['error']}")
+                    log(f"{what}: {result['error']}")
                 else:
-                    log(f"{count} worker(s): {result['rate']:,.0f} msg/s, p50 {result['p50']:.2f} ms, "
+                    log(f"{what}: {result['rate']:,.0f} msg/s, p50 {result['p50']:.2f} ms, "
                         f"failures {result['failures'] or 0}")
-                results[str(count)].append(result)
+                results[case].append(result)
         log(f"forwarding cost: {args.samples} rounds of POST + GET, owner vs non-owner")
         cost = forwarding_cost(args, redis_url, logdir)
     finally:
@@ -728,9 +747,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             shutil.rmtree(logdir, ignore_errors=True)
     elapsed = time.monotonic() - started
 
-    one, three = summary(results["1"]), summary(results["3"])
+    one, three, sticky = summary(results["1"]), summary(results["3"]), summary(results["3s"])
     ratios = {key: round_ratios(results["1"], results["3"], key)
               for key in ("rate", "p50", "p99", "worker_us_per_msg")}
+    sticky_ratios = {key: round_ratios(results["1"], results["3s"], key)
+                     for key in ("rate", "p50", "p99", "worker_us_per_msg")}
     worker_cores, helpers = placement(3)
     cores = sorted(os.sched_getaffinity(0))
     after = checkout()
@@ -749,8 +770,8 @@ def main(argv: Optional[List[str]] = None) -> int:
               "the helpers, so 3 / 1 in messages/s is bounded by the cores, not by forwarding"
               if len(cores) < 4 else ""))
     print()
-    print(throughput_table(args, one, three, ratios))
-    for label, s, count in (("1 worker", one, 1), ("3 workers", three, 3)):
+    print(throughput_table(args, one, three, ratios, sticky, sticky_ratios))
+    for label, s, count in (("1 worker", one, 1), ("3 workers", three, 3), ("3 workers, sticky", sticky, 3)):
         core, load, parts = busiest_core(s, count)
         if core is not None:
             print(f"- {label}: busiest core {core} at {load:.0f} % ({parts})"
@@ -777,6 +798,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate = ratios["rate"]
     print(f"- 3 workers / 1 worker, messages/s: {fmt(rate, '{:.2f}x')} (target >= {TARGET_RATIO:g}x): "
           + ("not measured" if rate is None else "met" if rate >= TARGET_RATIO else "MISSED"))
+    ceiling = sticky_ratios["rate"]
+    print(f"- this machine's ceiling: 3 workers behind a sticky proxy (nothing forwarded) / 1 worker: "
+          f"{fmt(ceiling, '{:.2f}x')}" + ("" if not (ceiling and rate) else
+                                          f"; without stickiness we reach {rate / ceiling:.0%} of it"))
     per_msg = ratios["worker_us_per_msg"]
     if per_msg:
         print(f"- the same with a core for each worker, projected from worker CPU per message "
@@ -793,9 +818,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump({"settings": {k: getattr(args, k) for k in keys}, "source": source, "cores": cores,
                        "placement": {"workers": worker_cores, "helpers": helpers},
                        "load_before": load_before, "elapsed_s": elapsed,
-                       "rounds": results, "summary": {"1": one, "3": three}, "ratios": ratios,
+                       "rounds": results, "summary": {"1": one, "3": three, "3s": sticky}, "ratios": ratios,
+                       "sticky_ratios": sticky_ratios,
                        "forwarding": cost}, fh, indent=1)
-    failed = one["errors"] or three["errors"] or "error" in cost
+    failed = one["errors"] or three["errors"] or sticky["errors"] or "error" in cost
     return 1 if failed else 0
 
 

@@ -42,8 +42,9 @@ class HttpError extends Error {
 
 // One keep-alive connection, one request at a time; reopened when the peer closes it.
 class Conn {
-  constructor(port) {
+  constructor(port, client) {
     this.port = port;
+    this.client = client;  // sent as X-Client: the sticky proxy of the ceiling case hashes on it
     this.socket = null;
     this.pending = null;  // {resolve, reject}
     this.buffer = Buffer.alloc(0);
@@ -104,7 +105,7 @@ class Conn {
       if (this.pending) throw new Error('one request at a time');
       if (!this.socket) this.open();
       this.pending = {resolve, reject};
-      let text = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`;
+      let text = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Client: ${this.client}\r\n`;
       if (body !== undefined) {
         text += 'Content-Type: application/x-www-form-urlencoded\r\n'
           + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -137,8 +138,8 @@ function countFailure(err) {
 class Client {
   constructor(port, index) {
     this.index = index;
-    this.main = new Conn(port);   // handshake, GETs (and POSTs in sequential mode)
-    this.side = mode === 'pending' ? new Conn(port) : this.main;
+    this.main = new Conn(port, index);   // handshake, GETs (and POSTs in sequential mode)
+    this.side = mode === 'pending' ? new Conn(port, index) : this.main;
     this.seq = 0;
     this.inFlight = null;
     this.pad = 'x'.repeat(Math.max(0, (cfg.size || 32) - 12));
