@@ -85,6 +85,16 @@ def default_peers() -> List[Peer]:
     ]
 
 
+def runs(peer: Peer, scenario: str) -> bool:
+    """Whether ``peer`` takes part in ``scenario``: polling needs a polling
+    transport, jsonp-polling a Socket.IO 0.6 server."""
+    if scenario == "polling":
+        return peer.polling
+    if scenario == "jsonp":
+        return peer.polling and peer.proto == "sio06"
+    return True
+
+
 def ours_command() -> List[str]:
     return [sys.executable, "-m", "socketio_wsgi", "--port", "{port}", "--origins", "*",
             "--no-access-log", "bench.apps_ours:application"]
@@ -96,14 +106,16 @@ FULL = {
     "fanout": {"subscribers": [100, 1000], "publishes": 20, "window": 8, "warmup": 0.3, "duration": 1.5},
     "idle": {"stages": [1000, 10000], "hold": 60.0, "settle": 1.5},
     "polling": {"clients": [200], "warmup": 0.3, "duration": 1.5},
+    "jsonp": {"clients": [200], "warmup": 0.3, "duration": 1.5},
 }
 QUICK = {
     "echo": {"clients": [1, 10], "warmup": 0.1, "duration": 0.3},
     "fanout": {"subscribers": [10], "publishes": 3, "window": 2, "warmup": 0.1, "duration": 0.3},
     "idle": {"stages": [30], "hold": 0.5, "settle": 0.2},
     "polling": {"clients": [5], "warmup": 0.1, "duration": 0.3},
+    "jsonp": {"clients": [5], "warmup": 0.1, "duration": 0.3},
 }
-SCENARIOS = ("echo", "fanout", "idle", "polling", "attacks")
+SCENARIOS = ("echo", "fanout", "idle", "polling", "jsonp", "attacks")
 OPT_IN = ("scaleout",)  # run only when named (--scenarios scaleout): needs redis-server and nginx
 
 
@@ -230,7 +242,7 @@ def run_shared(peers: List[Peer], settings: Dict[str, dict], scenarios: Sequence
     """echo, fan-out and polling: every server up at once, trials interleaved."""
     results: Dict[Tuple[str, str], List[dict]] = {}
     cases = []
-    for scenario in ("echo", "fanout", "polling"):
+    for scenario in ("echo", "fanout", "polling", "jsonp"):
         if scenario not in scenarios:
             continue
         opts = dict(settings[scenario])
@@ -245,7 +257,7 @@ def run_shared(peers: List[Peer], settings: Dict[str, dict], scenarios: Sequence
             row = f"{scenario} {count}"
             for rnd in range(rounds):
                 for peer in rotated(peers, rnd):
-                    if scenario == "polling" and not peer.polling:
+                    if not runs(peer, scenario):
                         continue
                     key = "subscribers" if scenario == "fanout" else "clients"
                     log(f"{row} round {rnd + 1}/{rounds}: {peer.key}")
@@ -324,6 +336,11 @@ def metrics_for(settings: Dict[str, dict], scenarios: Sequence[str]) -> List[Met
             out += [Metric(f"polling {c}", f"xhr-polling, {c} clients", "msg/s", lambda r: r["rate"]),
                     Metric(f"polling {c}", f"xhr-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
                            "{:.0f}")]
+    if "jsonp" in scenarios:
+        for c in settings["jsonp"]["clients"]:
+            out += [Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "msg/s", lambda r: r["rate"]),
+                    Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
+                           "{:.0f}")]
     return out
 
 
@@ -375,7 +392,7 @@ def table(results: Dict[Tuple[str, str], List[dict]], peers: List[Peer], skipped
     for metric in metrics_for(settings, scenarios):
         cells = [metric.label, metric.unit]
         for peer in peers:
-            if metric.row.startswith("polling") and not peer.polling:
+            if not runs(peer, metric.row.split()[0]):
                 cells.append("n/a")
                 continue
             value, ratio = summarise(results, metric, peer.key)

@@ -312,7 +312,7 @@ async function idle() {
   };
 }
 
-const SCENARIOS = {echo: () => echo('ws'), fanout, idle, polling: () => echo('poll')};
+const SCENARIOS = {echo: () => echo('ws'), fanout, idle, polling: () => echo('poll'), jsonp: () => echo('jsonp')};
 
 SCENARIOS[cfg.scenario]().then((result) => {
   process.stdout.write(JSON.stringify(result) + '\n');

@@ -265,6 +265,43 @@ class Sio06Poll extends PollBase {
   send(text) { this.post(encode06(text)); }
 }
 
+// Our server and node's 0.6.18: Socket.IO 0.6 jsonp-polling, as a page's
+// script tags do it: every answer is a call io.JSONP[0]._("<frames>").
+const JSONP_CALL = /^io\.JSONP\[0\]\._\((.*)\);\s*$/s;
+
+class Sio06Jsonp extends Sio06Poll {
+  connect() {
+    this.request('GET', `/socket.io/jsonp-polling//${Date.now()}/0`).then((body) => {
+      const frames = this.frames(body);
+      if (!frames) return;
+      this.sessionId = frames[0];
+      this._ready();
+      for (const data of frames.slice(1)) this.frame(data);
+      this.pollLoop();
+    }, () => this._closed());
+    return this;
+  }
+
+  // The frames of an answer; null (and the client closed) if it is no JSONP call.
+  frames(body) {
+    const call = JSONP_CALL.exec(body);
+    if (!call) {
+      process.stderr.write(`not a JSONP answer: ${body.slice(0, 60)}\n`);
+      this._closed();
+      return null;
+    }
+    const text = JSON.parse(call[1]);
+    return text ? decode06(text) : [];
+  }
+
+  pollPath() { return `/socket.io/jsonp-polling/${this.sessionId}/${Date.now()}/0`; }
+  postPath() { return this.pollPath(); }
+
+  receive(body) {
+    for (const data of this.frames(body) || []) this.frame(data);
+  }
+}
+
 // python-socketio: Engine.IO 4 polling (packets joined by U+001E).
 class Eio4Poll extends PollBase {
   connect() {
@@ -317,7 +354,8 @@ class PlainPoll extends PollBase {
 
 // proto name (as the orchestrator names it) -> transport -> factory
 const PROTOCOLS = {
-  sio06: {ws: (port, local) => new Sio06Ws(port, local), poll: (port, local) => new Sio06Poll(port, local)},
+  sio06: {ws: (port, local) => new Sio06Ws(port, local), poll: (port, local) => new Sio06Poll(port, local),
+    jsonp: (port, local) => new Sio06Jsonp(port, local)},
   eio4: {ws: (port, local) => new Eio4Ws(port, local), poll: (port, local) => new Eio4Poll(port, local)},
   plain: {ws: (port, local) => new PlainWs(port, '/ws', local), poll: (port, local) => new PlainPoll(port, local)},
   channels: {ws: (port, local) => new PlainWs(port, '/ws/', local)},
