@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import re
+import socket as _socket
 import time
 from functools import partial
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import gevent
+from gevent import monkey
 
 from ..errors import ConnectionRefused, ProtocolError
 from ..http import (
     FORWARDED_ANSWER_MAX,
     FORWARDED_KEY,
     HANGUP_KEY,
+    SOCKET_KEY,
     UNSENT_KEY,
     Headers,
     respond,
@@ -32,52 +35,100 @@ from ..protocol import decode_frames
 from ..session import Session, Waiter
 from .base import GuardedBody, HttpTransport, log, refuse, socket_abort
 
-__all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal", "watch_hangup", "stop_watch"]
+__all__ = ["XhrPolling", "JsonpPolling", "jsonp_literal", "HangupWatch", "watch_hangup", "stop_watch"]
+
+#: The unpatched socket class: a peek from the hub must never wait.
+_PlainSocket = monkey.get_original("socket", "socket")
 
 #: The callback index: the trailing digits of the path (one trailing slash allowed).
 #: At most 9 digits, so a hostile path cannot make ``int()`` expensive.
 _TRAILING_INDEX = re.compile(r"(?<![0-9])([0-9]{1,9})/?$")
 
 
-def watch_hangup(environ: dict, on_hangup: Callable[[], None]) -> Optional[gevent.Greenlet]:
-    """Call ``on_hangup()`` if the client closes the connection of this request.
+class HangupWatch:
+    """Calls ``on_hangup()`` (in a new greenlet) once the client closes the
+    connection of a request we hold open, or once ``event`` is set (the
+    cancel of a request another process forwarded here).
+
+    Driven by the event loop: an fd watcher, or a link on the event, so a
+    held poll costs no greenlet (spawning one, and killing it at the end,
+    was a seventh of the CPU of a polling echo).  The socket is only peeked
+    at: a byte that does arrive (a pipelined request) stays for the server,
+    and the watch ends there.  :meth:`stop` before the response ends."""
+
+    __slots__ = ("_fd", "_watcher", "_event", "_on_hangup")
+
+    def __init__(self, on_hangup: Callable[[], None], fd: int = -1, event: Optional[Any] = None):
+        self._on_hangup: Optional[Callable[[], None]] = on_hangup
+        self._fd = fd
+        self._event = event
+        self._watcher: Any = None
+        if event is not None:
+            event.rawlink(self._fired)
+        else:
+            self._watcher = gevent.get_hub().loop.io(fd, 1)  # 1: readable
+            self._watcher.start(self._readable)
+
+    def _readable(self) -> None:
+        """In the hub: end of file (or a reset) is a hang-up; bytes are not."""
+        peek = _PlainSocket(fileno=self._fd)
+        try:
+            gone = not peek.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return  # nothing after all: keep watching
+        except OSError:
+            gone = True
+        finally:
+            peek.detach()  # the server's socket keeps its descriptor
+        if gone:
+            self._fired(None)
+        else:
+            self.stop()
+
+    def _fired(self, _event: Any) -> None:
+        on_hangup = self._on_hangup
+        self.stop()
+        if on_hangup is not None:
+            gevent.spawn(on_hangup)
+
+    def stop(self) -> None:
+        self._on_hangup = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+        event, self._event = self._event, None
+        if event is not None:
+            event.unlink(self._fired)
+
+
+def watch_hangup(environ: dict, on_hangup: Callable[[], None]) -> Optional[HangupWatch]:
+    """Watch this held request for the client hanging up (see :class:`HangupWatch`).
 
     Only for requests without a body that we hold open (a long poll, a
-    stream): nothing else reads the connection meanwhile, so end-of-file
-    there means the client is gone.  It peeks through gevent pywsgi's
-    buffered reader (``wsgi.input.rfile``), so any byte that does arrive stays
-    there for the server; under other servers nothing is watched.  Stop the
-    returned greenlet with :func:`stop_watch` before the response ends.
-    A request another process forwarded here is watched through the event
-    that process's cancel sets (:data:`~socketio_wsgi.http.HANGUP_KEY`).
+    stream): nothing else reads the connection meanwhile.  A request another
+    process forwarded here is watched through the event that process's
+    cancel sets (:data:`~socketio_wsgi.http.HANGUP_KEY`); one under a server
+    that does not hand over its socket (:data:`~socketio_wsgi.http.SOCKET_KEY`)
+    is not watched.  End it with :func:`stop_watch` before the response ends.
     """
     hangup = environ.get(HANGUP_KEY)
     if hangup is not None:
-        return gevent.spawn(_wait_then, hangup, on_hangup)
-    rfile = getattr(environ.get("wsgi.input"), "rfile", None)
-    if rfile is None or not hasattr(rfile, "peek"):
+        return HangupWatch(on_hangup, event=hangup)
+    sock = environ.get(SOCKET_KEY)
+    if sock is None:
         return None
-    return gevent.spawn(_watch, rfile, on_hangup)
-
-
-def _wait_then(event, on_hangup: Callable[[], None]) -> None:
-    event.wait()
-    on_hangup()
-
-
-def _watch(rfile, on_hangup: Callable[[], None]) -> None:
     try:
-        gone = not rfile.peek(1)
-    except (OSError, ValueError):  # reset, or closed under us
-        gone = True
-    if gone:
-        on_hangup()
+        fd = sock.fileno()
+    except (OSError, ValueError):
+        return None
+    return HangupWatch(on_hangup, fd=fd) if fd >= 0 else None
 
 
-def stop_watch(watcher: Optional[gevent.Greenlet]) -> None:
-    """End a :func:`watch_hangup` greenlet (``None`` is fine)."""
-    if watcher is not None and not watcher.dead:
-        watcher.kill(block=True, timeout=1)
+def stop_watch(watch: Optional[HangupWatch]) -> None:
+    """End a :func:`watch_hangup` watch (``None`` is fine)."""
+    if watch is not None:
+        watch.stop()
 
 
 class XhrPolling(HttpTransport):
@@ -109,7 +160,7 @@ class XhrPolling(HttpTransport):
             waiter.wake()
 
         session.attach(waiter)  # wakes an older pending GET, which then answers empty
-        watcher: Optional[gevent.Greenlet] = None
+        watcher: Optional[HangupWatch] = None
         try:
             if not session.has_queued() and session.connected:
                 if environ is not None:
