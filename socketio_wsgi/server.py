@@ -28,6 +28,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from .flashpolicy import FlashPolicyServer, PolicyRequestMixin, policy_xml
 from .http import SOCKET_KEY, text_response
+from .httphead import read_headers
 from .middleware import SocketIOMiddleware
 from .websocket import CONNECTION_KEY, PARK_KEY, RFILE_KEY
 from .ws.handshake import is_upgrade_request
@@ -42,6 +43,10 @@ _NO_INPUT = io.BytesIO(b"")
 
 
 class SocketIOHandler(PolicyRequestMixin, WSGIHandler):
+    def MessageClass(self, rfile, *_args):  # noqa: N802 (pywsgi's name)
+        # The header fields, read without the e-mail parser (see httphead).
+        return read_headers(rfile)
+
     def handle(self):
         # pywsgi writes a response's headers and body with two sends; with
         # Nagle on, the body waits for the client's delayed ACK (~40 ms) on
