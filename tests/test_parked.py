@@ -175,3 +175,52 @@ def test_a_flood_of_tiny_frames_is_handed_over_in_slices_with_pauses(monkeypatch
     peer.close()  # end of file: the connection ends, on_end runs once
     assert ended.wait(5)
     conn.close()
+
+
+def test_a_busy_connection_keeps_its_greenlet_past_park_after_in_total(monkeypatch):
+    """A connection that gets a message every few milliseconds must keep its
+    pump for as long as it stays busy, however long it has waited in all.
+
+    libev keeps what is left of a stopped timer: the idle timer restarted
+    with start() went on from there, so once a connection had waited
+    PARK_AFTER in total it parked, and cost a greenlet spawn, after every
+    message (echo at 50 clients ran at 0.58x the speed it has now)."""
+    import gevent
+    import gevent.socket
+
+    from socketio_wsgi.ws import connection as module
+    from socketio_wsgi.ws.connection import Connection
+    from socketio_wsgi.ws.protocol import Protocol, State
+    from websocket_support import masked_frame
+
+    monkeypatch.setattr(module, "PARK_AFTER", 0.2)
+    spawned = []
+    real_spawn = module.gevent.spawn
+
+    def counting_spawn(func, *args, **kwargs):
+        if getattr(func, "__name__", "") == "_pump":
+            spawned.append(time.monotonic())
+        return real_spawn(func, *args, **kwargs)
+
+    monkeypatch.setattr(module.gevent, "spawn", counting_spawn)
+    ours, peer = gevent.socket.socketpair()
+    conn = Connection(ours, ours.makefile("rb"), Protocol(state=State.OPEN))
+    got, ended = [], gevent.event.Event()
+    conn.serve(lambda message: got.append(message) or True, ended.set, park=ours.detach)
+    for i in range(80):  # 80 x 10 ms: four times PARK_AFTER of waiting, in short waits
+        peer.sendall(masked_frame(0x1, str(i).encode()))
+        gevent.sleep(0.01)
+    deadline = time.monotonic() + 5
+    while len(got) < 80 and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert got == [str(i) for i in range(80)]
+    assert len(spawned) <= 2, f"{len(spawned)} pumps started for 80 messages"
+    gevent.sleep(0.4)  # quiet past PARK_AFTER: the pump lets go...
+    peer.sendall(masked_frame(0x1, b"again"))  # ...and the next message starts one
+    deadline = time.monotonic() + 5
+    while len(got) < 81 and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert got[-1] == "again" and len(spawned) >= 2
+    peer.close()
+    assert ended.wait(5)
+    conn.close()

@@ -462,10 +462,15 @@ class Connection:
         if watcher is None or self._ended:
             return False
         if timer is None:
-            timer = self._idle_timer = watcher.loop.timer(PARK_AFTER)
+            # Repeating, and armed with again(): libev keeps what is left of
+            # a stopped timer, so start() after a stop would go on from
+            # there, and after one expiry fire at once; every connection that
+            # had waited a second in all then parked (and cost a greenlet
+            # spawn) after every message.
+            timer = self._idle_timer = watcher.loop.timer(PARK_AFTER, PARK_AFTER)
         waiter = self._waiter = Waiter()
         watcher.start(waiter.switch, True)
-        timer.start(waiter.switch, False)
+        timer.again(waiter.switch, False)  # a full PARK_AFTER from now
         try:
             return waiter.get() and not self._ended
         finally:
