@@ -44,6 +44,8 @@ def test_quick_bench_prints_a_table_with_numbers_for_every_scenario():
         # The same server driven by Socket.IO 4 clients: its column has numbers too.
         assert re.search(cell_pair(row)[:-len(r"(\s|$)")] + rf"\s+{NUMBER} \({NUMBER}x\)", out, re.M), \
             f"no Socket.IO 4 numbers for {row!r} in\n{out}"
+    # jsonp-polling: our server only (the plain app and Engine.IO 4 have none).
+    assert re.search(rf"^jsonp-polling, 5 clients\s+msg/s\s+n/a\s+{NUMBER}\s+n/a", out, re.M), out
     # Every connection of the idle scenario still answered after the hold.
     assert re.search(r"^idle, 30 connections\s+alive after 0\.5 s\s+30 \(1\.00x\)\s+30 \(1\.00x\)", out, re.M), out
     assert "skipped: python-socketio 5: not run (--quick)" in out
