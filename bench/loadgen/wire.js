@@ -236,8 +236,9 @@ class PollBase extends Base {
 // Our server: Socket.IO 0.6 xhr-polling.
 class Sio06Poll extends PollBase {
   connect() {
-    this.request('GET', `/socket.io/xhr-polling//${Date.now()}`).then((body) => {
-      const frames = decode06(body);
+    this.request('GET', this.handshakePath()).then((body) => {
+      const frames = this.frames(body);
+      if (!frames) return;
       this.sessionId = frames[0];
       this._ready();
       for (const data of frames.slice(1)) this.frame(data);
@@ -246,14 +247,18 @@ class Sio06Poll extends PollBase {
     return this;
   }
 
+  handshakePath() { return `/socket.io/xhr-polling//${Date.now()}`; }
   pollPath() { return `/socket.io/xhr-polling/${this.sessionId}/${Date.now()}`; }
   postPath() { return `/socket.io/xhr-polling/${this.sessionId}/send`; }
+
+  // The frames of an answer; null once the answer closed the client.
+  frames(body) { return body ? decode06(body) : []; }
   postBody(payload) {
     return ['data=' + encodeURIComponent(payload), 'application/x-www-form-urlencoded'];
   }
 
   receive(body) {
-    if (body) for (const data of decode06(body)) this.frame(data);
+    for (const data of this.frames(body) || []) this.frame(data);
   }
 
   frame(data) {
@@ -270,19 +275,10 @@ class Sio06Poll extends PollBase {
 const JSONP_CALL = /^io\.JSONP\[0\]\._\((.*)\);\s*$/s;
 
 class Sio06Jsonp extends Sio06Poll {
-  connect() {
-    this.request('GET', `/socket.io/jsonp-polling//${Date.now()}/0`).then((body) => {
-      const frames = this.frames(body);
-      if (!frames) return;
-      this.sessionId = frames[0];
-      this._ready();
-      for (const data of frames.slice(1)) this.frame(data);
-      this.pollLoop();
-    }, () => this._closed());
-    return this;
-  }
+  handshakePath() { return `/socket.io/jsonp-polling//${Date.now()}/0`; }
+  pollPath() { return `/socket.io/jsonp-polling/${this.sessionId}/${Date.now()}/0`; }
+  postPath() { return this.pollPath(); }
 
-  // The frames of an answer; null (and the client closed) if it is no JSONP call.
   frames(body) {
     const call = JSONP_CALL.exec(body);
     if (!call) {
@@ -290,15 +286,7 @@ class Sio06Jsonp extends Sio06Poll {
       this._closed();
       return null;
     }
-    const text = JSON.parse(call[1]);
-    return text ? decode06(text) : [];
-  }
-
-  pollPath() { return `/socket.io/jsonp-polling/${this.sessionId}/${Date.now()}/0`; }
-  postPath() { return this.pollPath(); }
-
-  receive(body) {
-    for (const data of this.frames(body) || []) this.frame(data);
+    return super.frames(JSON.parse(call[1]));
   }
 }
 
