@@ -335,12 +335,16 @@ def metrics_for(settings: Dict[str, dict], scenarios: Sequence[str]) -> List[Met
         for c in settings["polling"]["clients"]:
             out += [Metric(f"polling {c}", f"xhr-polling, {c} clients", "msg/s", lambda r: r["rate"]),
                     Metric(f"polling {c}", f"xhr-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
-                           "{:.0f}")]
+                           "{:.0f}"),
+                    Metric(f"polling {c}", f"xhr-polling, {c} clients", "handshakes/s",
+                           lambda r: r.get("handshakes"))]
     if "jsonp" in scenarios:
         for c in settings["jsonp"]["clients"]:
             out += [Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "msg/s", lambda r: r["rate"]),
                     Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
-                           "{:.0f}")]
+                           "{:.0f}"),
+                    Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "handshakes/s",
+                           lambda r: r.get("handshakes"))]
     return out
 
 

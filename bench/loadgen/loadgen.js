@@ -120,10 +120,11 @@ function openClients(count, transport, inflight = cfg.inflight || 50, timeoutMs 
   });
 }
 
+// Every client connected ({clients, seconds}), or an error.
 async function openAll(count, transport) {
   const opened = await openClients(count, transport);
   if (opened.failed) throw new Error(`${opened.failed} of ${count} clients failed to connect`);
-  return opened.clients;
+  return opened;
 }
 
 function closeAll(clients) {
@@ -133,7 +134,8 @@ function closeAll(clients) {
 // -- scenarios -------------------------------------------------------------------
 // echo: every client in ping-pong (one message in flight each).
 async function echo(transport = 'ws') {
-  const clients = await openAll(cfg.clients, transport);
+  const opened = await openAll(cfg.clients, transport);
+  const clients = opened.clients;
   const payload = 'echo-' + 'x'.repeat((cfg.size || 32) - 5);
   const latencies = [];
   let measuring = false;
@@ -170,14 +172,15 @@ async function echo(transport = 'ws') {
   return {
     rate: count / win.seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99),
     lgCpu: win.lgCpu, srvCpu: win.srvCpu,
+    handshakes: clients.length / opened.seconds,  // connecting them all, 50 at a time
   };
 }
 
 // fanout: one publisher, `subscribers` members of one channel.
 async function fanout() {
   const n = cfg.subscribers;
-  const subs = await openAll(n, 'ws');
-  const [publisher] = await openAll(1, 'ws');
+  const subs = (await openAll(n, 'ws')).clients;
+  const [publisher] = (await openAll(1, 'ws')).clients;
   const remaining = new Map();  // message text -> deliveries still expected
   const seenSync = new Set();
   let delivered = 0;
@@ -263,7 +266,7 @@ async function fanout() {
 // idle: hold connections with heartbeats; handshake rate and RSS per stage.
 async function idle() {
   const warm = Math.min(20, cfg.stages[0]);
-  const conns = await openAll(warm, 'ws');
+  const conns = (await openAll(warm, 'ws')).clients;
   let closedEarly = 0;
   const watch = (client) => { client.onClose = () => { closedEarly++; }; };
   conns.forEach(watch);
