@@ -461,16 +461,16 @@ class Connection:
         watcher, timer = self._watcher, self._idle_timer
         if watcher is None or self._ended:
             return False
-        if timer is None:
-            # Repeating, and armed with again(): libev keeps what is left of
-            # a stopped timer, so start() after a stop would go on from
-            # there, and after one expiry fire at once; every connection that
-            # had waited a second in all then parked (and cost a greenlet
-            # spawn) after every message.
-            timer = self._idle_timer = watcher.loop.timer(PARK_AFTER, PARK_AFTER)
+        if timer is not None:
+            timer.close()
+        # A new timer per wait: libev keeps what is left of a stopped timer,
+        # so restarting one would go on from there (and after an expiry fire
+        # at once): every connection that had waited a second in all then
+        # parked, and cost a greenlet spawn, after every message.
+        timer = self._idle_timer = watcher.loop.timer(PARK_AFTER)
         waiter = self._waiter = Waiter()
         watcher.start(waiter.switch, True)
-        timer.again(waiter.switch, False)  # a full PARK_AFTER from now
+        timer.start(waiter.switch, False)
         try:
             return waiter.get() and not self._ended
         finally:
