@@ -331,20 +331,14 @@ def metrics_for(settings: Dict[str, dict], scenarios: Sequence[str]) -> List[Met
                        lambda r: r["alive"], "{:,.0f}"),
                 Metric("idle", f"idle, {stages[-1]:,} connections", "heartbeats/conn (min)",
                        lambda r: r["min_heartbeats"], "{:,.0f}")]
-    if "polling" in scenarios:
-        for c in settings["polling"]["clients"]:
-            out += [Metric(f"polling {c}", f"xhr-polling, {c} clients", "msg/s", lambda r: r["rate"]),
-                    Metric(f"polling {c}", f"xhr-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
-                           "{:.0f}"),
-                    Metric(f"polling {c}", f"xhr-polling, {c} clients", "handshakes/s",
-                           lambda r: r.get("handshakes"))]
-    if "jsonp" in scenarios:
-        for c in settings["jsonp"]["clients"]:
-            out += [Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "msg/s", lambda r: r["rate"]),
-                    Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "server CPU us/msg", cpu_per_unit,
-                           "{:.0f}"),
-                    Metric(f"jsonp {c}", f"jsonp-polling, {c} clients", "handshakes/s",
-                           lambda r: r.get("handshakes"))]
+    for scenario, transport in (("polling", "xhr-polling"), ("jsonp", "jsonp-polling")):
+        if scenario not in scenarios:
+            continue
+        for c in settings[scenario]["clients"]:
+            row, label = f"{scenario} {c}", f"{transport}, {c} clients"
+            out += [Metric(row, label, "msg/s", lambda r: r["rate"]),
+                    Metric(row, label, "server CPU us/msg", cpu_per_unit, "{:.0f}"),
+                    Metric(row, label, "handshakes/s", lambda r: r.get("handshakes"))]
     return out
 
 
